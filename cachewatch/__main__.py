@@ -1,0 +1,5 @@
+import sys
+
+from cachewatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``cachewatch demo``: a local redis-server, the exporter in front of it, and a sample of its output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.request
+
+from cachewatch.exporter.app import Exporter
+from cachewatch.exporter.options import ExporterSettings
+from cachewatch.local_redis import start_redis
+
+SAMPLE_PREFIXES = (
+    "redis_up ", "redis_instance_info", "redis_memory_used_bytes", "redis_connected_clients ",
+    "redis_keyspace_hits_total", "redis_keyspace_misses_total", 'redis_commands_total{cmd="get"}',
+    'redis_commands_latencies_usec_bucket{cmd="get"', "redis_db_keys{db=\"db0\"}", "redis_acl_denials_total",
+    "redis_exporter_last_scrape_duration_seconds", "redis_exporter_last_scrape_error",
+)
+
+
+def _traffic(port: int) -> None:
+    """Some hits, misses and an auth failure, so the sample shows live numbers."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(port=port)
+    for i in range(100):
+        client.set(f"demo:key:{i}", "x" * (i * 10))
+    for i in range(150):
+        client.get(f"demo:key:{i}")  # 100 hits, 50 misses
+    with contextlib.suppress(redis.exceptions.RedisError):  # one attempt, no retry: one ACL LOG auth entry
+        redis.Redis(port=port, username="nobody", password="wrong", protocol=2,
+                    retry=Retry(NoBackoff(), 0)).ping()
+
+
+async def _run(addr: str, listen: str, serve: bool, traffic_port: int | None) -> None:
+    host, _, port = listen.rpartition(":")
+    exporter = Exporter(ExporterSettings(redis_addr=addr, listen=listen))
+    await exporter.start(host, int(port))
+    url = f"http://{host or '127.0.0.1'}:{exporter.port}/metrics"
+    try:
+        await asyncio.to_thread(urllib.request.urlopen, url)  # first scrape: ACL LOG baseline, probes
+        if traffic_port is not None:
+            await asyncio.to_thread(_traffic, traffic_port)
+        body = (await asyncio.to_thread(lambda: urllib.request.urlopen(url).read())).decode()
+        lines = [ln for ln in body.splitlines() if not ln.startswith("#")]
+        print(f"==> {url}: {len(lines)} series in {len({ln.split('{')[0].split(' ')[0] for ln in lines})} names;"
+              " a sample:")
+        for line in lines:
+            if line.startswith(SAMPLE_PREFIXES):
+                print("   ", line)
+        if serve:
+            print(f"==> serving {url} (and /scrape, /health) until Ctrl-C")
+            await asyncio.Event().wait()
+    finally:
+        await exporter.close()
+
+
+def demo(redis_addr: str | None, listen: str, serve: bool) -> int:
+    server = None
+    if not redis_addr:
+        print("==> starting a local redis-server on a free port")
+        server = start_redis()
+        redis_addr = server.url
+    print(f"==> exporter for {redis_addr}")
+    try:
+        asyncio.run(_run(redis_addr, listen, serve, server.port if server else None))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
+            print("==> stopped the local redis-server")
+    return 0

@@ -1,0 +1,72 @@
+"""Structured JSON logs with secrets scrubbed, shared by every cachewatch part.
+
+Each line: ``ts``, ``level``, ``msg``, ``logger`` plus any ``extra`` fields (and
+``trace_id``/``span_id`` when a caller puts them there). Every secret the process
+loads is registered here, and every rendered line is scrubbed of registered
+secrets and of URL userinfo, so a careless log call cannot leak a password.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+
+_SECRETS: set[str] = set()
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+REDACTED = "<redacted>"
+
+
+def register_secret(value: str | bytes | None) -> None:
+    """Remember a secret so that it is scrubbed from every log line and error text."""
+    if not value:
+        return
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    if len(text) >= 3:  # scrubbing 1-2 character strings would shred unrelated text
+        _SECRETS.add(text)
+
+
+def register_secrets(values: Iterable[str | bytes | None]) -> None:
+    for value in values:
+        register_secret(value)
+
+
+def redact(text: str) -> str:
+    """Remove URL passwords and every registered secret from ``text``."""
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extra fields from ``logger.info(msg, extra={...})`` are kept."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "logger": record.name,
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def setup_logging(level: str = "info", stream=None) -> None:
+    """Route the root logger to JSON lines on stderr (idempotent)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

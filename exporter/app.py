@@ -1,0 +1,266 @@
+"""The exporter's routes and wiring: settings → credentials → target pool → HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import time
+
+from cachewatch.exporter import replies
+from cachewatch.exporter.credentials import (
+    NO_CREDENTIALS,
+    CredentialError,
+    Credentials,
+    CredentialStore,
+    PasswordFile,
+    TlsClient,
+    read_secret_env,
+    read_secret_file,
+)
+from cachewatch.exporter.exposition import CONTENT_TYPE, MetricSet
+from cachewatch.exporter.http_server import HttpServer, Request, Response
+from cachewatch.exporter.options import ExporterSettings, TlsSettings
+from cachewatch.exporter.pool import TargetPool
+from cachewatch.exporter.scraper import ScrapeSettings
+from cachewatch.exporter.stats import ExporterStats
+from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
+from cachewatch.exporter.webconfig import WebConfig
+
+from cachewatch.logs import register_secret
+
+log = logging.getLogger("cachewatch.exporter")
+TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
+INDEX = """<html><head><title>cachewatch exporter</title></head><body><h1>cachewatch Redis exporter</h1>
+<ul><li><a href="{metrics}">{metrics}</a>: the configured target and the exporter's own metrics</li>
+<li>/scrape?target=redis://host:port[&amp;auth_module=NAME]: one allowlisted target</li>
+<li>/discover-cluster-nodes[?target=…]: Prometheus http_sd targets from CLUSTER NODES</li>
+<li><a href="/health">/health</a></li></ul></body></html>"""
+
+
+def _tls_client(tls: TlsSettings | None) -> TlsClient | None:
+    if tls is None or tls == TlsSettings():
+        return None
+    return TlsClient(ca_file=tls.ca_file, cert_file=tls.cert_file, key_file=tls.key_file,
+                     server_name=tls.server_name, insecure_skip_verify=tls.insecure_skip_verify)
+
+
+def build_credentials(settings: ExporterSettings) -> tuple[Target | None, CredentialStore]:
+    """Read every secret the settings reference; errors name the setting, never the secret."""
+    main_target: Target | None = None
+    main = NO_CREDENTIALS
+    default_tls = None
+    if settings.tls.ca_file or settings.tls.server_name:  # a CA is not a credential: usable for every target
+        default_tls = TlsClient(ca_file=settings.tls.ca_file, server_name=settings.tls.server_name)
+    if settings.redis_addr:
+        main_target, url_password = parse_target(settings.redis_addr, allow_password=True)
+        register_secret(url_password)
+        password = url_password
+        if settings.redis_password_file:
+            password = read_secret_file(settings.redis_password_file, "redis_password_file")
+        elif settings.redis_password_env:
+            password = read_secret_env(settings.redis_password_env, "redis password")
+        main = Credentials(username=settings.redis_user or main_target.username or None, password=password,
+                           tls=_tls_client(settings.tls))
+    modules = {}
+    for name, module in settings.auth_modules.items():
+        password = None
+        if module.password_file:
+            password = read_secret_file(module.password_file, f"auth_modules.{name}.password_file")
+        elif module.password_env:
+            password = read_secret_env(module.password_env, f"auth_modules.{name}.password_env")
+        modules[name] = Credentials(username=module.user, password=password,
+                                    tls=_tls_client(module.tls) or default_tls)
+    password_file = PasswordFile.load(settings.password_file) if settings.password_file else None
+    return main_target, CredentialStore(main_target=main_target, main_credentials=main,
+                                        password_file=password_file, auth_modules=modules, default_tls=default_tls)
+
+
+def scrape_timeout(request: Request, configured: float) -> float:
+    """Honour Prometheus' own timeout header, keeping a margin to answer before it gives up."""
+    header = request.headers.get(TIMEOUT_HEADER)
+    try:
+        offered = float(header) if header else configured
+    except ValueError:
+        offered = configured
+    if offered != offered or offered <= 0:  # NaN or nonsense
+        offered = configured
+    return max(0.05, min(configured, offered - min(0.5, offered * 0.1)))
+
+
+class Exporter:
+    def __init__(self, settings: ExporterSettings, web_config: WebConfig | None = None) -> None:
+        self.settings = settings
+        self.web_config = web_config or WebConfig.empty()
+        self.stats = ExporterStats()
+        self.main_target, self.credentials = build_credentials(settings)
+        self.allowlist = Allowlist(tuple(settings.allow_targets), settings.allow_any_target)
+        scrape = ScrapeSettings(timeout=settings.scrape_timeout, connect_timeout=settings.connect_timeout,
+                                config_refresh_interval=settings.config_refresh_interval,
+                                max_reply_bytes=settings.max_reply_bytes,
+                                client_name=settings.client_name if settings.set_client_name else None,
+                                acl_log=settings.acl_log, acl_log_max_users=settings.acl_log_max_users)
+        self.pool = TargetPool(scrape, self.stats, idle_ttl=settings.idle_target_ttl,
+                               max_targets=settings.max_targets, sampler_factory=self._sampler_for)
+        self.routes = {
+            settings.telemetry_path: self.metrics,
+            "/scrape": self.scrape,
+            "/health": self.health,
+            "/discover-cluster-nodes": self.discover,
+            "/-/reload": self.reload,
+            "/": self.index,
+        }
+        self.server = HttpServer(self.handle, extra_headers=self.web_config.headers)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> None:
+        self.pool.start()
+        await self.server.start(host, port, self.web_config.ssl_context())
+        log.info("exporter listening", extra={"address": f"{host or '0.0.0.0'}:{self.port}",
+                                              "target": self.main_target.url if self.main_target else None,
+                                              "tls": self.web_config.tls is not None,
+                                              "basic_auth": self.web_config.auth_required})
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        await self.server.close()
+        await self.pool.close()
+
+    def _sampler_for(self, target: Target, credentials: Credentials):
+        sampling = self.settings.key_sampling
+        if not sampling.enabled:
+            return None
+        patterns = sampling.targets
+        if patterns:
+            if not any(fnmatch.fnmatchcase(target.hostport, p) for p in patterns):
+                return None
+        elif target != self.main_target:
+            return None
+        from cachewatch.exporter.key_sampler import KeySampler  # opt-in feature: import only when used
+
+        return KeySampler(target, credentials, sampling, max_reply_bytes=self.settings.max_reply_bytes)
+
+    # --- routing --------------------------------------------------------------------------------------
+    async def handle(self, request: Request) -> Response:
+        route = request.path if request.path in self.routes else "other"
+        if not self.web_config.check_basic_auth(request.headers.get("authorization")):
+            response = Response(401, "unauthorized\n", headers={"WWW-Authenticate": WebConfig.WWW_AUTHENTICATE})
+        elif route == "other":
+            response = Response(404, "not found\n")
+        elif request.method not in ("GET", "HEAD") and route != "/-/reload":
+            response = Response(405, "method not allowed\n", headers={"Allow": "GET, HEAD"})
+        else:
+            response = await self.routes[route](request)
+        self.stats.http_requests[(route, response.status)] += 1
+        return response
+
+    async def index(self, request: Request) -> Response:
+        return Response(200, INDEX.format(metrics=self.settings.telemetry_path), "text/html; charset=utf-8")
+
+    async def health(self, request: Request) -> Response:
+        return Response(200, "ok\n")
+
+    async def metrics(self, request: Request) -> Response:
+        out = MetricSet()
+        if self.main_target is not None:
+            scraper = self.pool.get(self.main_target, self.credentials.main_credentials)
+            out = await scraper.scrape(scrape_timeout(request, self.settings.scrape_timeout))
+        self.stats.add_metrics(out)
+        return Response(200, out.render(), CONTENT_TYPE)
+
+    def _resolve(self, request: Request) -> tuple[Target, Credentials, str] | Response:
+        """The target of a /scrape-style request, checked against the allowlist, with its credentials."""
+        text = request.arg("target")
+        if text is None:
+            if self.main_target is None:
+                return self._reject(400, "missing target parameter")
+            return self.main_target, self.credentials.main_credentials, ""
+        try:
+            target, _ = parse_target(text)
+        except TargetError as exc:
+            return self._reject(400, f"bad target: {exc}")
+        if not self.allowlist.allows(target) and target != self.main_target:
+            return self._reject(403, f"target {target.hostport} is not allowed; add it with --allow-target")
+        profile = request.arg("auth_module") or ""
+        try:
+            creds = self.credentials.for_target(target, profile or None)
+        except CredentialError as exc:
+            return self._reject(400, str(exc))
+        return target, creds, profile
+
+    def _reject(self, status: int, message: str) -> Response:
+        self.stats.rejected_scrape_requests += 1
+        return Response(status, message + "\n")
+
+    async def scrape(self, request: Request) -> Response:
+        if self.settings.disable_scrape_endpoint:
+            return Response(404, "the /scrape endpoint is disabled\n")
+        if request.arg("target") is None:
+            return self._reject(400, "missing target parameter")
+        resolved = self._resolve(request)
+        if isinstance(resolved, Response):
+            return resolved
+        target, creds, profile = resolved
+        out = await self.pool.get(target, creds, profile).scrape(
+            scrape_timeout(request, self.settings.scrape_timeout))
+        return Response(200, out.render(), CONTENT_TYPE)
+
+    async def discover(self, request: Request) -> Response:
+        """Prometheus http_sd JSON: one group per healthy node, with role and shard as __meta_ labels."""
+        resolved = self._resolve(request)
+        if isinstance(resolved, Response):
+            return resolved
+        target, creds, profile = resolved
+        scraper = self.pool.get(target, creds, profile)
+        try:
+            reply = await scraper.command(("CLUSTER", "NODES"), scrape_timeout(request, self.settings.scrape_timeout))
+        except Exception as exc:
+            from cachewatch.exporter.resp import classify
+
+            return Response(502, f"cluster discovery failed: {classify(exc)}\n")
+        if isinstance(reply, Exception):
+            return Response(502, "cluster discovery failed: target answered an error (not a cluster?)\n")
+        nodes = replies.cluster_nodes(reply)
+        groups = []
+        for node in nodes:
+            if not node.healthy:
+                continue
+            node_target = Target(target.scheme, node.host, node.port, target.username)
+            shard = node.node_id if node.is_primary else node.master_id
+            groups.append({"targets": [node_target.url], "labels": {
+                "__meta_redis_cluster_node_id": node.node_id,
+                "__meta_redis_cluster_role": "primary" if node.is_primary else "replica",
+                "__meta_redis_cluster_shard": shard,
+                "__meta_redis_cluster_slots": str(node.slots),
+            }})
+        return Response(200, json.dumps(groups), "application/json")
+
+    async def reload(self, request: Request) -> Response:
+        if request.method != "POST":
+            return Response(405, "use POST to reload credentials\n", headers={"Allow": "POST"})
+        try:
+            self.main_target, self.credentials = build_credentials(self.settings)
+        except (CredentialError, OSError) as exc:
+            log.error("reload failed; keeping the previous credentials", extra={"error": str(exc)})
+            return Response(500, f"reload failed: {exc}\n")
+        log.info("credentials reloaded")
+        return Response(200, "reloaded\n")
+
+
+async def serve(settings: ExporterSettings, web_config: WebConfig | None = None,
+                ready: asyncio.Event | None = None) -> None:
+    """Run the exporter until cancelled."""
+    exporter = Exporter(settings, web_config)
+    host, _, port = settings.listen.rpartition(":")
+    await exporter.start(host.strip("[]"), int(port))
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await exporter.close()
+        log.info("exporter stopped", extra={"uptime_seconds": round(time.time() - exporter.stats.started, 1)})

@@ -1,0 +1,178 @@
+"""Exporter settings: config file (YAML) < redis_exporter environment variables < command-line flags.
+
+The config file is validated with pydantic so a mistake names its field path, the
+value and what is allowed. Secrets in it are references (``password_file``,
+``password_env``), never values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """``15s``, ``500ms``, ``2m``, ``1h`` or a number of seconds → seconds (Go-style durations)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration; use e.g. 500ms, 15s, 2m, 1h")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(Strict):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class AuthModule(Strict):
+    """A named credential profile, selected per scrape with ``auth_module=NAME``."""
+
+    user: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    tls: TlsSettings | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> AuthModule:
+        if self.password_file and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+
+class KeySampling(Strict):
+    """Opt-in background big/hot-key sampling (SCAN + MEMORY USAGE, OBJECT FREQ under LFU)."""
+
+    enabled: bool = False
+    interval: Duration = 300.0
+    max_keys: int = Field(1000, gt=0, le=1_000_000)
+    time_budget: Duration = 2.0
+    top_n: int = Field(10, gt=0, le=100)
+    raw_key_names: bool = False
+    targets: list[str] = Field(default_factory=list, description="host:port globs; empty = the --redis-addr target")
+
+
+class ExporterSettings(Strict):
+    listen: str = ":9121"
+    redis_addr: str = ""
+    redis_user: str | None = None
+    redis_password_env: str | None = None
+    redis_password_file: str | None = Field(None, description="file holding the --redis-addr password")
+    password_file: str | None = Field(None, description="redis_exporter JSON map of target URL → password")
+    tls: TlsSettings = TlsSettings()
+    allow_targets: list[str] = Field(default_factory=list)
+    allow_any_target: bool = False
+    disable_scrape_endpoint: bool = False
+    auth_modules: dict[str, AuthModule] = Field(default_factory=dict)
+    web_config: str | None = None
+    telemetry_path: str = "/metrics"
+    scrape_timeout: Duration = 10.0
+    connect_timeout: Duration = 5.0
+    config_refresh_interval: Duration = 60.0
+    idle_target_ttl: Duration = 600.0
+    max_reply_bytes: int = Field(16 << 20, gt=1024)
+    max_targets: int = Field(10_000, gt=0)
+    client_name: str = "cachewatch"
+    set_client_name: bool = True
+    acl_log: bool = True
+    acl_log_max_users: int = Field(20, ge=0, le=1000)
+    key_sampling: KeySampling = KeySampling()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SettingsError(ValueError):
+    """Bad settings; one line per problem: the field path, the value, what is allowed."""
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = "<secret>" if "password" in path else repr(value)[:80]
+        lines.append(f"{source}: {path}: {err['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def load_config_file(path: str) -> dict:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+# redis_exporter environment variable → (settings path, parser). Shared features only.
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "t", "true", "yes", "on"}
+
+
+_LOG_LEVELS = {"debug": "debug", "info": "info", "warn": "warning", "warning": "warning", "error": "error"}
+
+ENVIRONMENT: dict[str, tuple[str, object]] = {
+    "REDIS_ADDR": ("redis_addr", str),
+    "REDIS_USER": ("redis_user", str),
+    "REDIS_PASSWORD": ("redis_password_env", lambda _: "REDIS_PASSWORD"),
+    "REDIS_PASSWORD_FILE": ("password_file", str),
+    "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": ("listen", str),
+    "REDIS_EXPORTER_WEB_TELEMETRY_PATH": ("telemetry_path", str),
+    "REDIS_EXPORTER_CONNECTION_TIMEOUT": ("connect_timeout", str),
+    "REDIS_EXPORTER_TLS_CA_CERT_FILE": ("tls.ca_file", str),
+    "REDIS_EXPORTER_TLS_CLIENT_CERT_FILE": ("tls.cert_file", str),
+    "REDIS_EXPORTER_TLS_CLIENT_KEY_FILE": ("tls.key_file", str),
+    "REDIS_EXPORTER_TLS_SERVER_NAME": ("tls.server_name", str),
+    "REDIS_EXPORTER_SKIP_TLS_VERIFICATION": ("tls.insecure_skip_verify", _bool),
+    "REDIS_EXPORTER_SET_CLIENT_NAME": ("set_client_name", _bool),
+    "REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT": ("disable_scrape_endpoint", _bool),
+    "REDIS_EXPORTER_LOG_LEVEL": ("log_level", lambda v: _LOG_LEVELS.get(v.strip().lower(), v)),
+    "REDIS_EXPORTER_DEBUG": ("log_level", lambda v: "debug" if _bool(v) else None),
+}
+
+
+def _set_path(data: dict, path: str, value: object) -> None:
+    *parents, leaf = path.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[leaf] = value
+
+
+def build_settings(config_file: str | None, flags: dict[str, object], env: dict[str, str] | None = None
+                   ) -> ExporterSettings:
+    """Merge the three sources and validate once; raise SettingsError listing every problem."""
+    env = os.environ if env is None else env
+    data: dict = load_config_file(config_file) if config_file else {}
+    for name, (path, parse) in ENVIRONMENT.items():
+        if env.get(name):
+            value = parse(env[name])  # type: ignore[operator]
+            if value is not None:
+                _set_path(data, path, value)
+    for path, value in flags.items():
+        if value is not None and value != [] and value is not False:
+            _set_path(data, path, value)
+    try:
+        return ExporterSettings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc, config_file or "settings")) from None

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/test.sh — set everything up, then lint and run the test suite.
+# Extra arguments are passed to pytest (paths are relative to the repo root), e.g.
+#   bash scripts/test.sh -k exporter -x
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+
+echo "==> ruff check ."
+ruff_rc=0
+.venv/bin/ruff check . || ruff_rc=$?
+
+echo "==> python -m pytest $*"
+pytest_rc=0
+.venv/bin/python -m pytest "$@" || pytest_rc=$?
+
+if ((pytest_rc == 5)); then
+    echo "ERROR: pytest collected no tests (exit code 5); treating this as a failure" >&2
+fi
+if ((ruff_rc != 0)); then
+    echo "ERROR: ruff check failed (exit code $ruff_rc)" >&2
+fi
+if ((pytest_rc != 0 && pytest_rc != 5)); then
+    echo "ERROR: pytest failed (exit code $pytest_rc)" >&2
+fi
+
+if ((pytest_rc != 0)); then
+    exit "$pytest_rc"
+elif ((ruff_rc != 0)); then
+    exit "$ruff_rc"
+fi
+echo "==> all checks passed"
