@@ -128,6 +128,7 @@ def start_redis(
         "daemonize no",
         "protected-mode no",
         "latency-tracking yes",
+        "enable-debug-command local",  # tests pause the server with DEBUG SLEEP from localhost
     ]
     if password:
         conf.append(f"requirepass {password}")

@@ -27,7 +27,6 @@ from cachewatch.exporter.scraper import ScrapeSettings
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
 from cachewatch.exporter.webconfig import WebConfig
-
 from cachewatch.logs import register_secret
 
 log = logging.getLogger("cachewatch.exporter")
@@ -147,7 +146,8 @@ class Exporter:
     # --- routing --------------------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         route = request.path if request.path in self.routes else "other"
-        if not self.web_config.check_basic_auth(request.headers.get("authorization")):
+        if self.web_config.auth_required and not await asyncio.to_thread(
+                self.web_config.check_basic_auth, request.headers.get("authorization")):  # bcrypt off the loop
             response = Response(401, "unauthorized\n", headers={"WWW-Authenticate": WebConfig.WWW_AUTHENTICATE})
         elif route == "other":
             response = Response(404, "not found\n")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
+from cachewatch.catalog import CATALOG, Family
 from cachewatch.exporter import replies
 from cachewatch.exporter.exposition import MetricSet, labels
 from cachewatch.exporter.info_parser import Info, parse_info, parse_pairs, to_number
-
-from cachewatch.catalog import CATALOG, Family
 
 log = logging.getLogger("cachewatch.exporter.collect")
 

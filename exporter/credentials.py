@@ -17,7 +17,6 @@ from functools import cached_property
 from pathlib import Path
 
 from cachewatch.exporter.targets import Target, TargetError, parse_target
-
 from cachewatch.logs import register_secret
 
 

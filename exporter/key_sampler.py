@@ -32,7 +32,6 @@ from cachewatch.exporter.info_parser import parse_info
 from cachewatch.exporter.options import KeySampling
 from cachewatch.exporter.resp import Connection, ScrapeError, classify, encode_pipeline, reply_error_reason
 from cachewatch.exporter.targets import Target
-
 from cachewatch.logs import redact
 
 log = logging.getLogger("cachewatch.exporter.key_sampler")

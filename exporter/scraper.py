@@ -31,7 +31,6 @@ from cachewatch.exporter.resp import (
 )
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Target
-
 from cachewatch.logs import redact
 
 log = logging.getLogger("cachewatch.exporter.scraper")

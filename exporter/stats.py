@@ -9,9 +9,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cachewatch.exporter.exposition import MetricSet, labels
-
 from cachewatch import __version__
+from cachewatch.exporter.exposition import MetricSet, labels
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from cachewatch.exporter.acl_log import AclLogTracker
-from cachewatch.exporter.exposition import MetricSet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from cachewatch.exporter.acl_log import AclLogTracker
+from cachewatch.exporter.exposition import MetricSet
 from cachewatch.local_redis import RedisServer, start_redis
 
 Label = tuple[str, str, str]

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
+
 from cachewatch.exporter.credentials import Credentials
 from cachewatch.exporter.exposition import MetricSet
 from cachewatch.exporter.key_sampler import SCAN_COUNT, KeySampler, raw_key_name, redact_key_name
 from cachewatch.exporter.options import KeySampling
 from cachewatch.exporter.targets import Target
-from hypothesis import given
-from hypothesis import strategies as st
-
 from cachewatch.local_redis import MONITOR_ACL, RedisServer, free_port, start_redis
 
 NO_CREDS = Credentials()

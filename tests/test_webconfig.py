@@ -14,8 +14,8 @@ from typing import Any
 import bcrypt
 import pytest
 import yaml
-from cachewatch.exporter.webconfig import WebConfig, WebConfigError
 
+from cachewatch.exporter.webconfig import WebConfig, WebConfigError
 from cachewatch.local_redis import TlsFiles, make_tls_files
 
 T = "tls_server_config"

@@ -226,7 +226,7 @@ INFO_FAMILIES: tuple[Family, ...] = (
         _row("eventloop_duration_cmd_sum", "eventloop_duration_cmd_sum_usec_total", C, "Time spent executing "
              "commands.", "microseconds", peer=False, compat=NON_BASE_UNIT),
         _row("instantaneous_eventloop_cycles_per_sec", "instantaneous_eventloop_cycles_per_sec", G,
-             "Event loop cycles per second.", peer=False),
+             "Event loop cycles per second.", peer=False, compat=NON_BASE_UNIT),
         _row("instantaneous_eventloop_duration_usec", "instantaneous_eventloop_duration_usec", G,
              "Mean event loop cycle duration.", "microseconds", peer=False, compat=NON_BASE_UNIT),
         _row("acl_access_denied_auth", "acl_access_denied_auth_total", C, "Failed authentications (Redis ≥ 7.2).",
