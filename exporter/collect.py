@@ -6,8 +6,10 @@ a malformed reply loses that section's series, never the scrape.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from cachewatch.catalog import CATALOG, Family
 from cachewatch.exporter import replies
@@ -101,15 +103,51 @@ def add_replication(out: MetricSet, info: Info) -> None:
             out.add("redis_connected_slave_lag_seconds", lag, lbl)
 
 
-def add_commands(out: MetricSet, info: Info, histogram: object) -> None:
-    usec_by_cmd: dict[str, float] = {}
+@dataclass(frozen=True, slots=True)
+class LatencySnapshot:
+    """Per-command latency data, refreshed on its own interval rather than every scrape.
+
+    LATENCY HISTOGRAM and INFO's latencystats section cost Redis more than the rest of a scrape put
+    together, and both are cumulative since the server started, so a fresh copy every scrape buys little.
+    """
+
+    percentiles: dict[str, dict[str, str]]
+    histogram_lines: tuple[str, ...]
+
+
+EMPTY_LATENCY = LatencySnapshot({}, ())
+
+
+def latency_snapshot(info: Info, histogram: object) -> LatencySnapshot:
+    """Capture latencystats and render the LATENCY HISTOGRAM series (with their sums) once."""
+    usec_by_cmd = {cmd: to_number(parse_pairs(raw).get("usec", "")) or 0.0 for cmd, raw in info.commandstats.items()}
+    series = MetricSet()
+    for cmd, (calls, buckets) in replies.latency_histogram(histogram).items():
+        for le, count in buckets:
+            series.add("redis_commands_latencies_usec", count, labels(("cmd", cmd), ("le", _le(le))), "_bucket")
+        lbl = cmd_label(cmd)
+        series.add("redis_commands_latencies_usec", calls, labels(("cmd", cmd), ("le", "+Inf")), "_bucket")
+        series.add("redis_commands_latencies_usec", usec_by_cmd.get(cmd, 0.0), lbl, "_sum")
+        series.add("redis_commands_latencies_usec", calls, lbl, "_count")
+    return LatencySnapshot(
+        percentiles={cmd: parse_pairs(raw) for cmd, raw in info.latencystats.items()},
+        histogram_lines=tuple(series.lines("redis_commands_latencies_usec")),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def cmd_label(cmd: str) -> str:
+    """``{cmd="get"}``, rendered once per command name (a few hundred at most), not once per series."""
+    return labels(("cmd", cmd))
+
+
+def add_commands(out: MetricSet, info: Info, latency: LatencySnapshot) -> None:
     for cmd, raw in info.commandstats.items():
         stats = parse_pairs(raw)
         calls, usec = to_number(stats.get("calls", "")), to_number(stats.get("usec", ""))
         if calls is None or usec is None:
             continue
-        usec_by_cmd[cmd] = usec
-        lbl = labels(("cmd", cmd))
+        lbl = cmd_label(cmd)
         out.add("redis_commands_total", calls, lbl)
         out.add("redis_commands_duration_seconds_total", usec / 1e6, lbl)
         for fam, key in (("redis_commands_rejected_calls_total", "rejected_calls"),
@@ -117,22 +155,16 @@ def add_commands(out: MetricSet, info: Info, histogram: object) -> None:
             value = to_number(stats.get(key, ""))
             if value is not None:
                 out.add(fam, value, lbl)
-        percentiles = info.latencystats.get(cmd)
-        if percentiles is not None:
-            pct = parse_pairs(percentiles)
+        pct = latency.percentiles.get(cmd)
+        if pct is not None:
             for key, quantile in LATENCY_QUANTILES:
                 value = to_number(pct.get(key, ""))
                 if value is not None:
                     out.add("redis_latency_percentiles_usec", value, labels(("cmd", cmd), ("quantile", quantile)))
             out.add("redis_latency_percentiles_usec", usec, lbl, "_sum")
             out.add("redis_latency_percentiles_usec", calls, lbl, "_count")
-    for cmd, (calls, buckets) in replies.latency_histogram(histogram).items():
-        for le, count in buckets:
-            out.add("redis_commands_latencies_usec", count, labels(("cmd", cmd), ("le", _le(le))), "_bucket")
-        lbl = labels(("cmd", cmd))
-        out.add("redis_commands_latencies_usec", calls, labels(("cmd", cmd), ("le", "+Inf")), "_bucket")
-        out.add("redis_commands_latencies_usec", usec_by_cmd.get(cmd, 0.0), lbl, "_sum")
-        out.add("redis_commands_latencies_usec", calls, lbl, "_count")
+    if latency.histogram_lines:
+        out.add_lines("redis_commands_latencies_usec", latency.histogram_lines)
     for err, raw in info.errorstats.items():
         count = to_number(parse_pairs(raw).get("count", ""))
         if count is not None:
@@ -198,15 +230,15 @@ def guarded(section: str, fn: Callable[..., None], *args: object) -> None:
         log.warning("section failed to parse", extra={"section": section}, exc_info=True)
 
 
-def collect(replies_by_name: Mapping[str, object], config: Mapping[str, str], now: float) -> MetricSet:
-    """Build every Redis-derived series of one scrape. ``replies_by_name['info']`` must be INFO text."""
+def collect(info: Info, replies_by_name: Mapping[str, object], config: Mapping[str, str], now: float,
+            latency: LatencySnapshot = EMPTY_LATENCY) -> MetricSet:
+    """Build every Redis-derived series of one scrape from its parsed INFO and other replies."""
     out = MetricSet()
-    info = parse_info(replies_by_name["info"])  # type: ignore[arg-type]
     guarded("fields", add_fields, out, info.fields)
     guarded("server", add_server, out, info, now)
     guarded("keyspace", add_keyspace, out, info, databases_to_pad(info, config))
     guarded("replication", add_replication, out, info)
-    guarded("commands", add_commands, out, info, replies_by_name.get("latency_histogram"))
+    guarded("commands", add_commands, out, info, latency)
     guarded("latency", add_latency_events, out, replies_by_name.get("latency_latest"))
     guarded("slowlog", add_slowlog, out, replies_by_name.get("slowlog_len"), replies_by_name.get("slowlog_get"))
     guarded("cluster", add_cluster_info, out, replies_by_name.get("cluster_info"))

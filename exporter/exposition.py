@@ -8,6 +8,7 @@ because the scrape path must stay cheap: labels are rendered once and reused.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from cachewatch.catalog import CATALOG, Family
 
@@ -75,6 +76,15 @@ class MetricSet:
                 raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
             lines = self._series[name] = []
         lines.append(f"{name}{label_text} {value_text}\n")
+
+    def add_lines(self, name: str, lines: Sequence[str]) -> None:
+        """Add series rendered earlier (by ``lines``) for a family, e.g. a cached histogram."""
+        if name not in HEADERS:
+            raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
+        self._series.setdefault(name, []).extend(lines)
+
+    def lines(self, name: str) -> list[str]:
+        return list(self._series.get(name, ()))
 
     def extend(self, other: MetricSet) -> None:
         for name, lines in other._series.items():

@@ -131,6 +131,11 @@ class Connection:
             raise
         return conn
 
+    @property
+    def usable(self) -> bool:
+        """False once we closed it or the server hung up (idle client timeout, restart)."""
+        return not (self.closed or self._reader.at_eof() or self._writer.is_closing())
+
     async def pipeline(self, payload: bytes, count: int) -> list:
         """Send pre-encoded commands, return ``count`` replies (error replies as exception objects)."""
         if self.closed:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from cachewatch.exporter import replies
 from cachewatch.exporter.acl_log import AclLogTracker
-from cachewatch.exporter.collect import CONFIG_KEYS, collect
+from cachewatch.exporter.collect import CONFIG_KEYS, EMPTY_LATENCY, LatencySnapshot, collect, latency_snapshot
 from cachewatch.exporter.credentials import Credentials
 from cachewatch.exporter.exposition import MetricSet, labels
-from cachewatch.exporter.info_parser import to_number
+from cachewatch.exporter.info_parser import parse_info, to_number
 from cachewatch.exporter.resp import (
     Command,
     Connection,
@@ -35,17 +35,21 @@ from cachewatch.logs import redact
 
 log = logging.getLogger("cachewatch.exporter.scraper")
 
-# The fixed command set, in pipeline order. INFO first: without it the scrape fails.
-BASE_COMMANDS: tuple[tuple[str, Command], ...] = (
-    ("info", ("INFO", "ALL")),
-    ("latency_latest", ("LATENCY", "LATEST")),
-    ("latency_histogram", ("LATENCY", "HISTOGRAM")),
-    ("slowlog_len", ("SLOWLOG", "LEN")),
-    ("slowlog_get", ("SLOWLOG", "GET", "1")),
-    ("cluster_info", ("CLUSTER", "INFO")),
-)
 CONFIG_COMMANDS: tuple[Command, ...] = (("CONFIG", "GET", *CONFIG_KEYS), ("CONFIG", "GET", "*"))
-ACL_LOG_PREFIX: Command = ("ACL", "LOG", str(AclLogTracker.PREFIX))
+# Every command a scrape may send, by name. INFO has two shapes: the sections every scrape needs, and
+# ALL (which adds latencystats) for latency refreshes and for servers before 7.0 (no multi-section INFO).
+COMMANDS: dict[str, Command] = {
+    "info": ("INFO", "default", "commandstats"),
+    "info_all": ("INFO", "ALL"),
+    "latency_latest": ("LATENCY", "LATEST"),
+    "slowlog_len": ("SLOWLOG", "LEN"),
+    "slowlog_get": ("SLOWLOG", "GET", "1"),
+    "cluster_info": ("CLUSTER", "INFO"),
+    "latency_histogram": ("LATENCY", "HISTOGRAM"),
+    "acl_log": ("ACL", "LOG", str(AclLogTracker.PREFIX)),
+    **{f"config{i}": command for i, command in enumerate(CONFIG_COMMANDS)},
+}
+EVERY_SCRAPE = ("latency_latest", "slowlog_len", "slowlog_get", "cluster_info")
 # Error replies that mean "this server will never answer this command": stop sending it.
 UNSUPPORTED_PREFIXES = ("ERR unknown command", "ERR unknown subcommand", "NOPERM", "ERR This instance has cluster "
                         "support disabled", "ERR wrong number of arguments", "ERR Unknown subcommand")
@@ -61,6 +65,7 @@ class ScrapeSettings:
     timeout: float = 10.0
     connect_timeout: float = 5.0
     config_refresh_interval: float = 60.0
+    latency_refresh_interval: float = 60.0
     max_reply_bytes: int = 16 << 20
     client_name: str | None = "cachewatch"
     acl_log: bool = True
@@ -75,6 +80,9 @@ class TargetState:
     config_command: int = 0  # index into CONFIG_COMMANDS; past the end = CONFIG refused
     config: dict[str, str] = field(default_factory=dict)
     config_fetched: float = float("-inf")
+    multi_section_info: bool = False  # Redis >= 7.0, learned from the first INFO
+    latency: LatencySnapshot = EMPTY_LATENCY
+    latency_fetched: float = float("-inf")
 
 
 class TargetScraper:
@@ -115,7 +123,7 @@ class TargetScraper:
     async def command(self, args: Command, timeout: float) -> object:
         """Run one extra command (e.g. CLUSTER NODES for discovery) on the persistent connection."""
         async with self._lock, asyncio.timeout(timeout):
-            conn = await self._connection()
+            conn, _ = await self._connection()
             return (await conn.pipeline(encode_pipeline([args]), 1))[0]
 
     def close(self) -> None:
@@ -128,9 +136,17 @@ class TargetScraper:
         start = time.perf_counter()
         try:
             async with self._lock, asyncio.timeout(timeout):
-                conn = await self._connection()
                 names, payload = self._plan()
-                raw = await conn.pipeline(payload, len(names))
+                conn, reused = await self._connection()
+                try:
+                    raw = await conn.pipeline(payload, len(names))
+                except ScrapeError as exc:
+                    if not (reused and exc.reason == "connection_closed"):
+                        raise
+                    # The server dropped our idle connection (its client timeout, a restart): one fresh try.
+                    names, payload = self._plan()
+                    conn, _ = await self._connection()
+                    raw = await conn.pipeline(payload, len(names))
                 by_name = dict(zip(names, raw, strict=True))
                 if self.settings.acl_log and "acl_log" in by_name:
                     await self._observe_acl_log(conn, by_name["acl_log"])
@@ -146,9 +162,12 @@ class TargetScraper:
         self._add_self_metrics(metrics, up=1, error="", duration=duration)
         return metrics
 
-    async def _connection(self) -> Connection:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+    async def _connection(self) -> tuple[Connection, bool]:
+        """The persistent connection (and True), or a new one (and False)."""
+        if self._conn is not None:
+            if self._conn.usable:
+                return self._conn, True
+            self.close()
         creds = self.credentials
         tls = creds.tls
         ssl_context = (tls.context if tls else _default_tls_context()) if self.target.tls else None
@@ -168,21 +187,26 @@ class TargetScraper:
         self._connect_time = time.perf_counter() - start
         self.stats.count_connect("ok")
         self._state = TargetState()
-        return self._conn
+        return self._conn, False
 
     def _plan(self) -> tuple[tuple[str, ...], bytes]:
-        """The pipeline for this scrape: the supported fixed commands, plus CONFIG when the cache is stale."""
-        state = self._state
-        names = [name for name, _ in BASE_COMMANDS if name not in state.unsupported]
-        if self.settings.acl_log and "acl_log" not in state.unsupported:
+        """This scrape's pipeline: INFO and the cheap fixed commands always; the latency data and CONFIG
+        only when their cached copies are older than their refresh intervals; never a refused command."""
+        state, settings, now = self._state, self.settings, time.monotonic()
+        refresh_latency = now - state.latency_fetched >= settings.latency_refresh_interval
+        names = ["info" if state.multi_section_info and not refresh_latency else "info_all"]
+        names += [name for name in EVERY_SCRAPE if name not in state.unsupported]
+        if refresh_latency and "latency_histogram" not in state.unsupported:
+            names.append("latency_histogram")
+        if settings.acl_log and "acl_log" not in state.unsupported:
             names.append("acl_log")
-        if (time.monotonic() - state.config_fetched >= self.settings.config_refresh_interval
-                and state.config_command < len(CONFIG_COMMANDS)):
+        if now - state.config_fetched >= settings.config_refresh_interval and state.config_command < len(
+                CONFIG_COMMANDS):
             names.append(f"config{state.config_command}")
         key = tuple(names)
         payload = self._payloads.get(key)
         if payload is None:
-            payload = self._payloads[key] = encode_pipeline([_command(n) for n in names])
+            payload = self._payloads[key] = encode_pipeline([COMMANDS[name] for name in names])
         return key, payload
 
     async def _observe_acl_log(self, conn: Connection, reply: object) -> None:
@@ -198,12 +222,15 @@ class TargetScraper:
         self._acl_seen = now
 
     def _build(self, by_name: dict[str, object]) -> MetricSet:
-        info = by_name["info"]
-        if isinstance(info, Exception):
-            raise ScrapeError(reply_error_reason(info), "INFO failed")
-        if not isinstance(info, str):
+        full_info = "info_all" in by_name
+        text = by_name["info_all" if full_info else "info"]
+        if isinstance(text, Exception):
+            raise ScrapeError(reply_error_reason(text), "INFO failed")
+        if not isinstance(text, str):
             raise ScrapeError("protocol_error", "INFO reply is not text")
+        info = parse_info(text)
         state = self._state
+        state.multi_section_info = _version(info.fields.get("redis_version", "")) >= (7, 0)
         for name, reply in by_name.items():
             if name.startswith("config"):
                 self._take_config(reply)
@@ -211,8 +238,11 @@ class TargetScraper:
                 state.unsupported.add(name)
                 log.info("command not available on target; not sent again on this connection",
                          extra={"target": self.target.url, "command": name, "reply": redact(str(reply))[:120]})
+        if full_info:
+            state.latency = latency_snapshot(info, by_name.get("latency_histogram"))
+            state.latency_fetched = time.monotonic()
         now = time.time()
-        metrics = collect(by_name, state.config, now)
+        metrics = collect(info, by_name, state.config, now, state.latency)
         if self.settings.acl_log and "acl_log" not in state.unsupported:
             self._acl.add_metrics(metrics)
         if self.extra_metrics is not None:
@@ -260,12 +290,13 @@ class TargetScraper:
                         exc_info=reason == "internal_error")
 
 
-def _command(name: str) -> Command:
-    if name == "acl_log":
-        return ACL_LOG_PREFIX
-    if name.startswith("config"):
-        return CONFIG_COMMANDS[int(name[6:])]
-    return dict(BASE_COMMANDS)[name]
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split(".")[:2]:
+        if not part.isdigit():
+            return (0,)
+        parts.append(int(part))
+    return tuple(parts)
 
 
 @functools.cache

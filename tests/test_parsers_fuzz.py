@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cachewatch.exporter import replies
-from cachewatch.exporter.collect import collect
+from cachewatch.exporter.collect import collect, latency_snapshot
 from cachewatch.exporter.info_parser import parse_info, parse_pairs, to_number
 
 # Text that looks like INFO: section headers, key:value lines with nested k=v lists, junk in between.
@@ -61,8 +61,10 @@ def test_reply_parsers_never_raise(a: object, b: object) -> None:
 @settings(max_examples=200, deadline=None)
 @given(info_text, reply, reply, reply)
 def test_collect_never_raises_and_renders_valid_lines(text: str, hist: object, latest: object, slow: object) -> None:
-    out = collect({"info": text, "latency_histogram": hist, "latency_latest": latest, "slowlog_len": slow,
-                   "slowlog_get": slow, "cluster_info": text}, {"databases": "2"}, time.time())
+    info = parse_info(text)
+    latency = latency_snapshot(info, hist)
+    out = collect(info, {"latency_latest": latest, "slowlog_len": slow, "slowlog_get": slow, "cluster_info": text},
+                  {"databases": "2"}, time.time(), latency)
     for line in out.render().splitlines():
         assert line.startswith("#") or line.startswith(("redis_", "process_")), line
 

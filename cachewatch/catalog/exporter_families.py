@@ -105,8 +105,9 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
        "else 0 with err=\"\".", ("err",), peer=True, group="exporter"),
     _f("redis_exporter_last_scrape_duration_seconds", G, "Duration of the last scrape of this target.",
        unit="seconds", peer=True, group="exporter"),
-    _f("redis_exporter_last_scrape_connect_time_seconds", G, "Time the last (re)connect to this target took; "
-       "0 while the persistent connection is reused.", unit="seconds", peer=True, group="exporter"),
+    _f("redis_exporter_last_scrape_connect_time_seconds", G, "Duration of the most recent (re)connect to this "
+       "target; the connection is persistent, so this changes only when it reconnects.", unit="seconds",
+       peer=True, group="exporter"),
     _f("redis_exporter_scrapes_total", C, "Scrapes of this target served.", peer=True, group="exporter"),
     _f("redis_exporter_scrape_duration_seconds", S, "Durations of scrapes of this target.", unit="seconds",
        peer=True, group="exporter"),
