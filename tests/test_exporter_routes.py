@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -78,10 +79,8 @@ def test_acl_denials_are_counted_once_each_across_scrapes() -> None:
             failed_login(server.port, "mallory")
         app = redis.Redis(port=server.port, username="app", password="app-pw", protocol=2)
         for _ in range(2):
-            try:
+            with pytest.raises(redis.exceptions.NoPermissionError):
                 app.get("secret:key")
-            except redis.exceptions.NoPermissionError:
-                pass
         results = [exporter.get("/metrics") for _ in range(4)]
     finally:
         exporter.stop()

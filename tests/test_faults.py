@@ -281,8 +281,6 @@ def test_redis_killed_during_a_scrape_reports_connection_closed(exporter: Export
         server.stop()
 
 
-
-
 def test_restarted_redis_is_up_on_the_first_scrape_after_restart(exporter: ExporterProcess) -> None:
     server = start_redis()
     port = server.port
