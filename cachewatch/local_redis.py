@@ -103,6 +103,10 @@ def _wait_ready(port: int, proc: subprocess.Popen, logfile: Path, timeout: float
     raise RuntimeError(f"redis-server on port {port} not ready after {timeout}s")
 
 
+class PortTaken(RuntimeError):
+    """The port picked as free was taken before redis-server bound it."""
+
+
 def start_redis(
     *args: str,
     password: str | None = None,
@@ -110,11 +114,23 @@ def start_redis(
     tls: TlsFiles | None = None,
     port: int | None = None,
 ) -> RedisServer:
-    """Start a redis-server with ``args`` (``--key value`` pairs) on a free port.
+    """Start a redis-server with ``args`` (``--key value`` pairs) on ``port`` or a free port.
 
     ``acl_users`` maps user name to an ACL rule string (as after ``ACL SETUSER name``).
     With ``tls`` the server listens with TLS on the returned ``tls_port`` and plain on ``port``.
+    A free port can be taken by someone else before redis-server binds it; then we pick another.
     """
+    for attempt in range(5):
+        try:
+            return _start_redis_once(args, password, acl_users, tls, port)
+        except PortTaken:
+            if port is not None or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_redis_once(args: tuple[str, ...], password: str | None, acl_users: dict[str, str] | None,
+                      tls: TlsFiles | None, port: int | None) -> RedisServer:
     binary = require_binary("redis-server")
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix=f"cw-redis-{port}-"))
@@ -154,8 +170,10 @@ def start_redis(
     server = RedisServer(port=port, workdir=workdir, proc=proc, password=password, tls_port=tls_port)
     try:
         _wait_ready(port, proc, workdir / "redis.log")
-    except Exception:
+    except RuntimeError as exc:
         server.stop()
+        if "Address already in use" in str(exc):
+            raise PortTaken(str(exc)) from None
         raise
     return server
 
@@ -189,15 +207,13 @@ def start_cluster(primaries: int = 3, timeout: float = 20.0) -> RedisCluster:
     nodes: list[RedisServer] = []
     try:
         for _ in range(primaries):
-            port = free_port()
             nodes.append(
                 start_redis(
                     "--cluster-enabled", "yes",
-                    "--cluster-config-file", f"nodes-{port}.conf",
+                    "--cluster-config-file", "nodes.conf",  # each node has its own directory
                     "--cluster-node-timeout", "2000",
                     # An explicit bus port: the default (port + 10000) may be taken or out of range.
                     "--cluster-port", str(free_port()),
-                    port=port,
                 )
             )
         subprocess.run(

@@ -118,7 +118,7 @@ class TargetScraper:
         try:
             return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 0.05)
         except TimeoutError:
-            return self._failed_result("timeout", timeout, connected=False)
+            return self._failed_result("timeout", timeout)
 
     async def command(self, args: Command, timeout: float) -> object:
         """Run one extra command (e.g. CLUSTER NODES for discovery) on the persistent connection."""
@@ -136,16 +136,16 @@ class TargetScraper:
         start = time.perf_counter()
         try:
             async with self._lock, asyncio.timeout(timeout):
+                conn, reused = await self._connection()  # first: a new connection starts a new TargetState
                 names, payload = self._plan()
-                conn, reused = await self._connection()
                 try:
                     raw = await conn.pipeline(payload, len(names))
                 except ScrapeError as exc:
                     if not (reused and exc.reason == "connection_closed"):
                         raise
                     # The server dropped our idle connection (its client timeout, a restart): one fresh try.
-                    names, payload = self._plan()
                     conn, _ = await self._connection()
+                    names, payload = self._plan()
                     raw = await conn.pipeline(payload, len(names))
                 by_name = dict(zip(names, raw, strict=True))
                 if self.settings.acl_log and "acl_log" in by_name:
@@ -261,7 +261,7 @@ class TargetScraper:
         self.stats.config_refreshes += 1
 
     # --- results --------------------------------------------------------------------------------------
-    def _failed_result(self, reason: str, duration: float, connected: bool = True) -> MetricSet:
+    def _failed_result(self, reason: str, duration: float) -> MetricSet:
         self.stats.count_scrape(reason)
         metrics = MetricSet()
         self._add_self_metrics(metrics, up=0, error=reason, duration=duration)
