@@ -396,7 +396,7 @@ async def fleet_rounds(sides: dict[str, FleetSide], paths: list[str], rounds: in
         for kind in KINDS:
             await fleet_round(sides[kind], paths, record=False, verify=True)
         for index in range(rounds):
-            for kind in interleaved(index):
+            for kind in interleaved(index, KINDS):
                 await fleet_round(sides[kind], paths, record=True)
     finally:
         for side in sides.values():
