@@ -110,3 +110,28 @@ def test_connect_time_is_reported_once_connected(fresh_redis: RedisServer) -> No
         exporter.stop()
     connect = result.value("redis_exporter_last_scrape_connect_time_seconds")
     assert connect is not None and 0 < connect < 1
+
+
+def test_latency_data_is_refreshed_on_its_interval_and_served_from_cache_between(fresh_redis: RedisServer,
+                                                                                  tmp_path) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text("latency_refresh_interval: 1s\n")
+    fresh_redis.cli("SET", "k", "v")
+    fresh_redis.cli("GET", "k")
+    exporter = start_exporter("--redis-addr", fresh_redis.url, "--config", str(config))
+    try:
+        first = exporter.get("/metrics")
+        _, before = server_stats(fresh_redis)
+        cached = [exporter.get("/metrics") for _ in range(10)]
+        _, middle = server_stats(fresh_redis)
+        time.sleep(1.1)
+        refreshed = exporter.get("/metrics")
+        _, after = server_stats(fresh_redis)
+    finally:
+        exporter.stop()
+    bucket = 'redis_commands_latencies_usec_count{cmd="get"}'
+    quantile = 'redis_latency_percentiles_usec{cmd="get",quantile="99"}'
+    assert middle.get("latency|histogram", 0) == before.get("latency|histogram", 0)  # not sent while cached
+    assert after["latency|histogram"] == middle.get("latency|histogram", 0) + 1
+    for result in (first, *cached, refreshed):
+        assert result.value(bucket) == 1 and result.value(quantile) is not None
