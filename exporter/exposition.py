@@ -59,39 +59,29 @@ class MetricSet:
     def __init__(self) -> None:
         self._series: dict[str, list[str]] = {}
 
-    def add(self, name: str, value: float, label_text: str = "", suffix: str = "") -> None:
-        """Add one series; ``suffix`` is ``_bucket``/``_sum``/``_count`` for histograms and summaries."""
+    def _family(self, name: str) -> list[str]:
+        """The series list of a family, created on first use; unknown families fail loudly."""
         lines = self._series.get(name)
         if lines is None:
             if name not in HEADERS:
                 raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
             lines = self._series[name] = []
-        lines.append(f"{name}{suffix}{label_text} {format_value(value)}\n")
+        return lines
+
+    def add(self, name: str, value: float, label_text: str = "", suffix: str = "") -> None:
+        """Add one series; ``suffix`` is ``_bucket``/``_sum``/``_count`` for histograms and summaries."""
+        self._family(name).append(f"{name}{suffix}{label_text} {format_value(value)}\n")
 
     def add_text(self, name: str, value_text: str, label_text: str = "") -> None:
         """Add a series whose value is already valid exposition text (e.g. an INFO integer as sent)."""
-        lines = self._series.get(name)
-        if lines is None:
-            if name not in HEADERS:
-                raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
-            lines = self._series[name] = []
-        lines.append(f"{name}{label_text} {value_text}\n")
+        self._family(name).append(f"{name}{label_text} {value_text}\n")
 
     def add_lines(self, name: str, lines: Sequence[str]) -> None:
         """Add series rendered earlier (by ``lines``) for a family, e.g. a cached histogram."""
-        if name not in HEADERS:
-            raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
-        self._series.setdefault(name, []).extend(lines)
+        self._family(name).extend(lines)
 
     def lines(self, name: str) -> list[str]:
         return list(self._series.get(name, ()))
-
-    def extend(self, other: MetricSet) -> None:
-        for name, lines in other._series.items():
-            self._series.setdefault(name, []).extend(lines)
-
-    def families(self) -> list[str]:
-        return list(self._series)
 
     def render(self) -> str:
         out: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,8 +20,11 @@ def run(*cmd: str | Path, cwd: Path | None = None) -> str:
 
 
 def test_wheel_in_a_fresh_venv_imports_every_part(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # build from a copy: setuptools leaves build/ and *.egg-info behind
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info",
+                                                                 "__pycache__", ".*_cache", ".hypothesis"))
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, ROOT)
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, source)
     (wheel,) = wheels.glob("cachewatch-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

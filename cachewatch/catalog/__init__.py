@@ -34,6 +34,3 @@ def family(name: str) -> Family:
     except KeyError:
         raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog") from None
 
-
-def families_by_source(source: Source) -> list[Family]:
-    return [f for f in CATALOG.values() if f.source == source]
