@@ -23,7 +23,7 @@ POST /-/reload (re-read password files). See README.md for the config file forma
 
 
 def add_exporter_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("exporter", help="run the Prometheus exporter for Redis",
+    p = sub.add_parser("exporter", help="run the Prometheus exporter for Redis", allow_abbrev=False,
                        description="Prometheus exporter for Redis, drop-in for redis_exporter's metric names.",
                        epilog=EXPORTER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve HTTP on (default :9121)")
@@ -121,7 +121,7 @@ def run_exporter(args: argparse.Namespace) -> int:
 
 
 def add_docs_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("docs", help="write docs/metrics.md from the metric catalog")
+    p = sub.add_parser("docs", help="write docs/metrics.md from the metric catalog", allow_abbrev=False)
     p.add_argument("--out", default="docs/metrics.md")
     p.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     p.set_defaults(func=run_docs)
@@ -146,7 +146,8 @@ def run_docs(args: argparse.Namespace) -> int:
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="start a local redis-server and the exporter, print what it exports")
+    p = sub.add_parser("demo", help="start a local redis-server and the exporter, print what it exports",
+                       allow_abbrev=False)
     p.add_argument("--redis-addr", metavar="URL", help="use this Redis instead of starting one")
     p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
     p.add_argument("--serve", action="store_true", help="keep the exporter running after the sample")
@@ -160,13 +161,19 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cachewatch", description="Observability for fleets of Redis caches.")
+    parser = argparse.ArgumentParser(prog="cachewatch", description="Observability for fleets of Redis caches.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"cachewatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_exporter_parser(sub)
     add_demo_parser(sub)
     add_docs_parser(sub)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would echo the values too, and a value may be a password given as a flag
+        flags = " ".join(arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")) or "(positional values)"
+        hint = " (passwords: REDIS_PASSWORD or --redis-password-file)" if "password" in flags else ""
+        print(f"cachewatch: error: unrecognized arguments: {flags}{hint}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

@@ -27,7 +27,7 @@ from cachewatch.exporter.scraper import ScrapeSettings
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
 from cachewatch.exporter.webconfig import WebConfig
-from cachewatch.logs import register_secret
+from cachewatch.logs import redact, register_secret
 
 log = logging.getLogger("cachewatch.exporter")
 TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
@@ -247,7 +247,7 @@ class Exporter:
             self.main_target, self.credentials = build_credentials(self.settings)
         except (CredentialError, OSError) as exc:
             log.error("reload failed; keeping the previous credentials", extra={"error": str(exc)})
-            return Response(500, f"reload failed: {exc}\n")
+            return Response(500, f"reload failed: {redact(str(exc))}\n")
         log.info("credentials reloaded")
         return Response(200, "reloaded\n")
 

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cachewatch.exporter.targets import Target, TargetError, parse_target
-from cachewatch.logs import register_secret
+from cachewatch.logs import redact, register_secret
 
 
 class CredentialError(ValueError):
@@ -76,8 +76,10 @@ def read_secret_env(name: str, what: str) -> str:
     return value
 
 
-def _identity(target: Target) -> tuple[str, int, str]:
-    return (target.host.lower(), target.port, target.username)
+def _identity(target: Target) -> tuple[str, str, int, str]:
+    """What credentials are keyed by. The scheme is part of it: a password meant for rediss:// must never
+    be sent in clear text to a redis:// target of the same host and port."""
+    return (target.scheme, target.host.lower(), target.port, target.username)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class PasswordFile:
     """redis_exporter's JSON password file: ``{"redis://[user@]host:port": "password", ...}``."""
 
     path: str
-    passwords: dict[tuple[str, int, str], str] = field(repr=False)
+    passwords: dict[tuple[str, str, int, str], str] = field(repr=False)
 
     @classmethod
     def load(cls, path: str) -> PasswordFile:
@@ -104,7 +106,7 @@ class PasswordFile:
             try:
                 target, _ = parse_target(key)
             except TargetError as exc:
-                raise CredentialError(f"password file {path}: bad key {key!r}: {exc}") from None
+                raise CredentialError(f"password file {path}: bad key {redact(key)!r}: {exc}") from None
             register_secret(value)
             passwords[_identity(target)] = value
         return cls(path=path, passwords=passwords)

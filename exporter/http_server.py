@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 log = logging.getLogger("cachewatch.exporter.http")
 
 MAX_HEADER_BYTES = 16 * 1024
+_SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "host"})
 _REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 413: "Payload Too Large",
             431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
@@ -68,14 +69,17 @@ def parse_head(head: bytes) -> Request | None:
         return None
     if not version.startswith("HTTP/1.") or not target.startswith("/"):
         return None
-    headers = {}
+    headers: dict[str, str] = {}
     for line in header_lines:
         if not line:
             continue
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             return None
-        headers[name.lower()] = value.strip()
+        key = name.lower()
+        if key in _SINGLE_HEADERS and key in headers:  # conflicting framing: a request-smuggling vector
+            return None
+        headers[key] = value.strip()
     url = urlsplit(target)
     return Request(method=method, path=unquote(url.path), query=parse_qs(url.query), headers=headers)
 
@@ -121,10 +125,13 @@ class HttpServer:
             return
         self._connections.add(task)
         try:
-            timeout = self.limits.header_timeout
+            idle = self.limits.header_timeout  # a new connection must start its request promptly
             while True:
                 try:
-                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+                    # Waiting for a request may take the idle timeout; once it starts, its head must
+                    # arrive within the header timeout (slowloris on a kept-alive connection too).
+                    first = await asyncio.wait_for(reader.readexactly(1), idle)
+                    head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.limits.header_timeout)
                 except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
                     return
                 except asyncio.LimitOverrunError:
@@ -148,7 +155,7 @@ class HttpServer:
                     return
                 if not keep_alive:
                     return
-                timeout = self.limits.idle_timeout
+                idle = self.limits.idle_timeout
         finally:
             self._connections.discard(task)
             with contextlib.suppress(Exception):

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from cachewatch.logs import redact
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -104,13 +106,30 @@ class SettingsError(ValueError):
     """Bad settings; one line per problem: the field path, the value, what is allowed."""
 
 
+def _echoable_fields(*models: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for model in models for name in model.model_fields if "password" not in name)
+
+
+# Field names whose (wrong) string values may be echoed in an error; values of unknown fields, of
+# anything under auth_modules, and lists or mappings never are: they could be a misplaced secret.
+ECHOABLE = _echoable_fields(TlsSettings, KeySampling, ExporterSettings) - {"auth_modules"}
+
+
+def _shown(loc: tuple, value: object, kind: str) -> str:
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    names = [str(p) for p in loc]
+    if isinstance(value, str) and kind != "extra_forbidden" and names and names[-1] in ECHOABLE and (
+            "auth_modules" not in names):
+        return repr(redact(value)[:80])
+    return "a value not shown"
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        value = err.get("input")
-        shown = "<secret>" if "password" in path else repr(value)[:80]
-        lines.append(f"{source}: {path}: {err['msg']} (got {shown})")
+        lines.append(f"{source}: {path}: {err['msg']} (got {_shown(err['loc'], err.get('input'), err['type'])})")
     return "\n".join(lines)
 
 
@@ -119,8 +138,11 @@ def load_config_file(path: str) -> dict:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # its text quotes the offending line, which may hold a secret
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SettingsError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: the top level must be a mapping of settings")
     return data

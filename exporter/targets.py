@@ -79,12 +79,20 @@ def parse_target(text: str, *, allow_password: bool = False) -> tuple[Target, st
     return target, password
 
 
+def _literal_brackets(pattern: str) -> str:
+    """fnmatch reads ``[...]`` as a character class; in ``[::1]:6379`` the brackets are literal."""
+    return "".join({"[": "[[]", "]": "[]]"}.get(ch, ch) for ch in pattern)
+
+
 @dataclass(frozen=True, slots=True)
 class Allowlist:
-    """Globs on ``host:port`` that /scrape may contact; ``allow_any`` turns the check off."""
+    """Globs (``*`` and ``?``) on ``host:port`` that /scrape may contact; ``allow_any`` turns the check off."""
 
     patterns: tuple[str, ...] = ()
     allow_any: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "patterns", tuple(_literal_brackets(p) for p in self.patterns))
 
     def allows(self, target: Target) -> bool:
         if self.allow_any:
