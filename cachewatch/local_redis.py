@@ -19,9 +19,10 @@ from pathlib import Path
 
 INSTALL_HINT = "install it with: apt-get install -y redis-server (scripts/setup.sh does this)"
 
-# A least-privilege monitoring user: everything the exporter needs, nothing that reads data.
+# A least-privilege monitoring user (the README recommends the same rules): the scrape commands, plus
+# key names (~*) and SCAN/TYPE/MEMORY USAGE/OBJECT FREQ only for key sampling; no command reads a value.
 MONITOR_ACL = (
-    "on >monitor-secret-pw ~* &* -@all +info +ping +client|setname +config|get "
+    "on >monitor-secret-pw ~* -@all +info +client|setname +config|get "
     "+latency|latest +latency|histogram +slowlog|get +slowlog|len +cluster|info "
     "+cluster|nodes +acl|log +memory|usage +object|freq +scan +type +select"
 )
