@@ -20,12 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from cachewatch.exporter.connect import open_target
 from cachewatch.exporter.credentials import Credentials
 from cachewatch.exporter.exposition import MetricSet, labels
 from cachewatch.exporter.info_parser import parse_info
@@ -220,16 +220,6 @@ class KeySampler:
         except Exception:
             log.exception("key sampler could not render its metrics", extra={"target": self.target.url})
 
-    async def _open(self) -> Connection:
-        creds, tls = self.credentials, self.credentials.tls
-        ssl_context = (tls.context if tls else ssl.create_default_context()) if self.target.tls else None
-        return await Connection.open(
-            self.target.host, self.target.port, ssl_context=ssl_context,
-            server_hostname=tls.server_name if tls else None,
-            username=creds.username or self.target.username or None, password=creds.password,
-            client_name=self.client_name or None, max_reply_bytes=self.max_reply_bytes,
-        )
-
     async def _call(self, conn: Connection, *commands: tuple[str, ...]) -> list:
         replies = await conn.pipeline(encode_pipeline(commands), len(commands))
         for reply in replies:
@@ -238,7 +228,9 @@ class KeySampler:
         return replies
 
     async def _sample(self, deadline: float) -> _Run:
-        conn = self._conn = await self._open()
+        # Every db in INFO keyspace is sampled, so the target's own db is not selected at connect.
+        conn = self._conn = await open_target(self.target, self.credentials, client_name=self.client_name or None,
+                                              max_reply_bytes=self.max_reply_bytes, select_db=False)
         keyspace, memory = await self._call(conn, ("INFO", "keyspace"), ("INFO", "memory"))
         dbs = sorted(int(name[2:]) for name in parse_info(keyspace).keyspace
                      if name.startswith("db") and name[2:].isdigit())

@@ -8,9 +8,7 @@ the ACL LOG tracker, and the exporter's own per-target counters.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from dataclasses import dataclass, field
 from cachewatch.exporter import replies
 from cachewatch.exporter.acl_log import AclLogTracker
 from cachewatch.exporter.collect import CONFIG_KEYS, EMPTY_LATENCY, LatencySnapshot, collect, latency_snapshot
+from cachewatch.exporter.connect import open_target
 from cachewatch.exporter.credentials import Credentials
 from cachewatch.exporter.exposition import MetricSet, labels
 from cachewatch.exporter.info_parser import parse_info, to_number
@@ -168,19 +167,11 @@ class TargetScraper:
             if self._conn.usable:
                 return self._conn, True
             self.close()
-        creds = self.credentials
-        tls = creds.tls
-        ssl_context = (tls.context if tls else _default_tls_context()) if self.target.tls else None
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
-                self._conn = await Connection.open(
-                    self.target.host, self.target.port, ssl_context=ssl_context,
-                    server_hostname=tls.server_name if tls and tls.server_name else None,
-                    username=creds.username or self.target.username or None, password=creds.password,
-                    client_name=self.settings.client_name, db=self.target.db,
-                    max_reply_bytes=self.settings.max_reply_bytes,
-                )
+                self._conn = await open_target(self.target, self.credentials, client_name=self.settings.client_name,
+                                               max_reply_bytes=self.settings.max_reply_bytes)
         except Exception as exc:
             self.stats.count_connect(classify(exc))
             raise
@@ -297,9 +288,3 @@ def _version(text: str) -> tuple[int, ...]:
             return (0,)
         parts.append(int(part))
     return tuple(parts)
-
-
-@functools.cache
-def _default_tls_context() -> ssl.SSLContext:
-    """System CA pool for rediss:// targets that have no TLS settings of their own."""
-    return ssl.create_default_context()
