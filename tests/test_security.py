@@ -21,14 +21,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
-import hiredis
 import psutil
 import pytest
 import yaml
@@ -36,6 +34,7 @@ import yaml
 from cachewatch.exporter.http_server import HttpServer, Request, Response, ServerLimits
 from cachewatch.exporter.targets import Allowlist, parse_target
 from cachewatch.local_redis import RedisServer, TlsFiles, free_port, start_redis
+from tests.fake_servers import RespServer
 from tests.helpers import ExporterProcess, HttpResult, http_get, start_exporter
 
 # Every secret in this module contains MARK, so one substring check catches any of them, whole or in part.
@@ -106,59 +105,17 @@ def write_json(path: Path, data: object) -> Path:
     return path
 
 
-class RecordingRedis:
-    """A fake Redis: counts accepted connections, records every byte, answers each command with ``-ERR x``."""
+class RecordingRedis(RespServer):
+    """A fake Redis, started at once: counts connections, keeps every command, answers each with ``-ERR x``."""
 
     def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port = self._listener.getsockname()[1]
-        self.connections = 0
-        self._received = bytearray()
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        threading.Thread(target=self._accept_loop, daemon=True).start()
+        super().__init__(answer=lambda _command: b"-ERR x\r\n")
+        self.__enter__()
 
     @property
     def received(self) -> bytes:
         with self._lock:
-            return bytes(self._received)
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        reader = hiredis.Reader()
-        conn.settimeout(30)
-        with conn:
-            while not self._closed.is_set():
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                with self._lock:
-                    self._received += data
-                reader.feed(data)
-                answers = b""
-                while reader.gets() is not False:
-                    answers += b"-ERR x\r\n"
-                if answers:
-                    conn.sendall(answers)
-
-    def close(self) -> None:
-        self._closed.set()
-        self._listener.close()
+            return b"\n".join(b" ".join(command) for command in self.commands)
 
 
 @pytest.fixture
