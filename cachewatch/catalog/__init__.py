@@ -7,8 +7,10 @@ its name under ``cachewatch/catalog``.
 
 from __future__ import annotations
 
+from cachewatch.catalog.client_families import CLIENT_FAMILIES, PROMETHEUS_FAMILIES
 from cachewatch.catalog.exporter_families import EXPORTER_FAMILIES
 from cachewatch.catalog.model import Family, MetricType, Source
+from cachewatch.catalog.recording_families import RECORDING_FAMILIES
 from cachewatch.catalog.redis_info import INFO_FAMILIES
 
 __all__ = ["CATALOG", "Family", "MetricType", "Source", "families_by_source", "family"]
@@ -24,7 +26,8 @@ def _index(*groups: tuple[Family, ...]) -> dict[str, Family]:
     return catalog
 
 
-CATALOG: dict[str, Family] = _index(INFO_FAMILIES, EXPORTER_FAMILIES)
+CATALOG: dict[str, Family] = _index(INFO_FAMILIES, EXPORTER_FAMILIES, CLIENT_FAMILIES, PROMETHEUS_FAMILIES,
+                                    RECORDING_FAMILIES)
 
 
 def family(name: str) -> Family:

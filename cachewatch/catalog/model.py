@@ -18,6 +18,7 @@ class Source(StrEnum):
     EXPORTER_SELF = "exporter-self"
     CLIENT = "client"
     RECORDING = "recording"
+    PROMETHEUS = "prometheus"
 
 
 @dataclass(frozen=True, slots=True)

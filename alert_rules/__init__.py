@@ -1,0 +1,1 @@
+"""cachewatch.alert_rules: the fleet spec → Prometheus rules, SLOs, tests, scrape config and Alertmanager routing."""

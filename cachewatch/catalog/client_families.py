@@ -1,0 +1,40 @@
+"""Families of the client library (cachewatch.tracing, issue 5) and the ones Prometheus itself writes.
+
+Declared now by name so that generated rules and dashboards can be checked against the catalog.
+"""
+
+from __future__ import annotations
+
+from cachewatch.catalog.model import Family, MetricType, Source
+
+G, C, H = MetricType.GAUGE, MetricType.COUNTER, MetricType.HISTOGRAM
+
+
+def _client(name: str, kind: MetricType, help_: str, labels: tuple[str, ...], unit: str = "") -> Family:
+    return Family(name=name, type=kind, help=help_, labels=labels, unit=unit, source=Source.CLIENT, group="client")
+
+
+def _prom(name: str, kind: MetricType, help_: str, labels: tuple[str, ...] = ()) -> Family:
+    return Family(name=name, type=kind, help=help_, labels=labels, source=Source.PROMETHEUS, group="prometheus")
+
+
+CLIENT_FAMILIES: tuple[Family, ...] = (
+    _client("cache_requests_total", C, "Cache reads by operation and result (hit or miss); MGET counts per key.",
+            ("cache", "operation", "result")),
+    _client("db_client_operation_duration_seconds", H, "Client-side duration of Redis operations (OpenTelemetry "
+            "db.client.operation.duration in Prometheus form), with buckets below 100 µs.",
+            ("db_system_name", "db_operation_name", "cache"), "seconds"),
+    _client("cache_errors_total", C, "Client-side errors by operation and type (timeout, connection, or the "
+            "response error class).", ("cache", "operation", "error_type")),
+    _client("cache_pool_connections", G, "Connection-pool connections by state (in_use, idle).", ("cache", "state")),
+    _client("cache_pool_max_connections", G, "Configured maximum size of the connection pool.", ("cache",)),
+    _client("cache_pool_wait_seconds", H, "Time spent waiting for a pooled connection.", ("cache",), "seconds"),
+    _client("cache_connection_errors_total", C, "Failures to create a new connection.", ("cache",)),
+)
+
+PROMETHEUS_FAMILIES: tuple[Family, ...] = (
+    _prom("up", G, "1 when Prometheus' last scrape of the target succeeded."),
+    _prom("scrape_duration_seconds", G, "Duration of Prometheus' last scrape of the target."),
+    _prom("ALERTS", G, "Firing and pending alerts, one series each (Prometheus' own).",
+          ("alertname", "alertstate", "severity")),
+)

@@ -1,0 +1,71 @@
+"""Load a fleet spec from a Python file (exposing ``spec``) or YAML, with one line per problem."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from cachewatch.spec.model import FleetSpec
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; ``str()`` is one line per problem: path, value given, what is allowed."""
+
+
+def format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after")) or "(spec)"
+        given = err.get("input")
+        shown = json.dumps(given, default=str)[:100] if not isinstance(given, dict) else "{…}"
+        lines.append(f"{source}: {path}: {err['msg']} (given: {shown})")
+    return "\n".join(lines)
+
+
+def _from_python(path: Path) -> object:
+    module_spec = importlib.util.spec_from_file_location(f"cachewatch_spec_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise SpecError(f"{path}: cannot import as Python")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules.pop(module_spec.name, None)
+    try:
+        module_spec.loader.exec_module(module)
+    except ValidationError as exc:  # built with the model classes inside the file
+        raise SpecError(format_errors(exc, str(path))) from None
+    except Exception as exc:
+        raise SpecError(f"{path}: {type(exc).__name__}: {exc}") from None
+    if not hasattr(module, "spec"):
+        raise SpecError(f"{path}: defines no variable named spec")
+    return module.spec
+
+
+def load_spec(path: str | Path) -> FleetSpec:
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: no such file")
+    if path.suffix == ".py":
+        raw = _from_python(path)
+        if isinstance(raw, FleetSpec):
+            return raw
+    elif path.suffix in (".yml", ".yaml", ".json"):
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise SpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    else:
+        raise SpecError(f"{path}: a spec is a .py file exposing `spec`, or .yaml/.yml/.json")
+    try:
+        return FleetSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(format_errors(exc, str(path))) from None
+
+
+def json_schema() -> str:
+    return json.dumps(FleetSpec.model_json_schema(), indent=2)

@@ -1,0 +1,322 @@
+"""The fleet spec: one typed model from which every operational artifact is generated.
+
+Every threshold has a documented default, so a tiny spec is valid. Secrets are only ever
+references (``SecretRef``: an environment variable or a file), never values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cachewatch.exporter.options import Duration
+
+NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME, description="lower-case letters, digits and dashes")]
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+WEEKDAY = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+                     r"(:(monday|tuesday|wednesday|thursday|friday|saturday|sunday))?$")
+TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret lives; exactly one of ``env`` or ``file``. Generated files reference ``file`` paths."""
+
+    env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+
+# --- fleet topology -----------------------------------------------------------------------------------
+class Node(Strict):
+    address: str = Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$", description="host:port of the Redis server")
+    role: Literal["primary", "replica"] = "primary"
+    shard: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="shard name; default: the address")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Cluster(Strict):
+    """A set of Redis nodes owned by one team; ``mode`` says how they relate."""
+
+    name: Name
+    team: Name
+    mode: Literal["standalone", "replicated", "cluster"] = "replicated"
+    nodes: list[Node] = Field(min_length=1)
+    tls: bool = False
+    auth_module: str | None = Field(None, description="exporter credential profile for these nodes")
+    labels: dict[str, str] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict, description="overrides of fleet thresholds")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(Thresholds.model_fields))
+        if unknown:
+            raise ValueError(f"unknown thresholds {unknown}; allowed: {', '.join(sorted(Thresholds.model_fields))}")
+        return value
+
+
+class Region(Strict):
+    name: Name
+    clusters: list[Cluster] = Field(min_length=1)
+
+
+# --- teams and notification ---------------------------------------------------------------------------
+class EmailChannel(Strict):
+    kind: Literal["email"] = "email"
+    to: list[str] = Field(min_length=1)
+    sender: str = "alertmanager@localhost"
+    smarthost: str = "localhost:25"
+    auth_username: str | None = None
+    auth_password: SecretRef | None = None
+
+
+class SlackChannel(Strict):
+    kind: Literal["slack"] = "slack"
+    channel: str = Field(pattern=r"^[#@][\w.\-]+$")
+    api_url: SecretRef
+
+
+class PagerDutyChannel(Strict):
+    kind: Literal["pagerduty"] = "pagerduty"
+    routing_key: SecretRef
+
+
+class WebhookChannel(Strict):
+    kind: Literal["webhook"] = "webhook"
+    url: str | None = Field(None, pattern=r"^https?://")
+    url_secret: SecretRef | None = None
+    max_alerts: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if (self.url is None) == (self.url_secret is None):
+            raise ValueError("give exactly one of url or url_secret")
+        return self
+
+
+Channel = Annotated[EmailChannel | SlackChannel | PagerDutyChannel | WebhookChannel, Field(discriminator="kind")]
+
+
+class Escalation(Strict):
+    """Which channels each severity reaches, and how often an unresolved alert is re-sent."""
+
+    critical: list[str] = Field(default_factory=list)
+    warning: list[str] = Field(default_factory=list)
+    info: list[str] = Field(default_factory=list)
+    repeat_critical: Duration = 3600.0
+    repeat_warning: Duration = 4 * 3600.0
+    repeat_info: Duration = 24 * 3600.0
+    warning_only_in_business_hours: bool = True
+
+
+class Team(Strict):
+    name: Name
+    channels: dict[str, Channel] = Field(min_length=1)
+    escalation: Escalation
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> Team:
+        for severity in SEVERITIES:
+            for channel in getattr(self.escalation, severity):
+                if channel not in self.channels:
+                    raise ValueError(f"escalation.{severity} names channel {channel!r}; "
+                                     f"defined: {', '.join(sorted(self.channels))}")
+        return self
+
+
+class TimeWindow(Strict):
+    """An Alertmanager time interval: weekdays (``monday:friday``), times (``09:00-17:00``), a location."""
+
+    weekdays: list[str] = Field(default_factory=list)
+    times: list[str] = Field(default_factory=list)
+    days_of_month: list[str] = Field(default_factory=list)
+    months: list[str] = Field(default_factory=list)
+    location: str = "UTC"
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[str]) -> list[str]:
+        for day in value:
+            if not WEEKDAY.match(day):
+                raise ValueError(f"{day!r} is not a weekday or range like monday:friday")
+        return value
+
+    @field_validator("times")
+    @classmethod
+    def _times(cls, value: list[str]) -> list[str]:
+        for span in value:
+            if not TIME_RANGE.match(span):
+                raise ValueError(f"{span!r} is not a time range like 09:00-17:00")
+        return value
+
+
+class MaintenanceWindow(Strict):
+    name: Name
+    window: TimeWindow
+    clusters: list[Name] = Field(default_factory=list, description="empty: the whole fleet")
+
+
+# --- thresholds and SLOs ------------------------------------------------------------------------------
+class Thresholds(Strict):
+    """Alert thresholds; every one has a default. Ratios are 0..1, relative to configured limits."""
+
+    memory_warning_ratio: float = Field(0.85, gt=0, le=1, description="used_memory / maxmemory")
+    memory_critical_ratio: float = Field(0.95, gt=0, le=1)
+    fragmentation_ratio: float = Field(1.5, gt=1)
+    fragmentation_min_bytes: int = Field(100 << 20, ge=0, description="ignore fragmentation of small instances")
+    evictions_per_second: float = Field(100.0, gt=0)
+    eviction_ratio: float = Field(0.05, gt=0, le=1, description="evicted / (hits + misses)")
+    connections_warning_ratio: float = Field(0.8, gt=0, le=1, description="connected_clients / maxclients")
+    connections_critical_ratio: float = Field(0.95, gt=0, le=1)
+    blocked_clients: int = Field(50, gt=0)
+    replication_lag_bytes: int = Field(16 << 20, gt=0)
+    replication_lag_seconds: float = Field(30.0, gt=0)
+    no_backup_hours: float | None = Field(None, gt=0, description="alert when no RDB save for this long; None: off")
+    latency_p95_seconds: float = Field(0.002, gt=0)
+    latency_p99_seconds: float = Field(0.010, gt=0)
+    error_replies_per_second: float = Field(5.0, gt=0)
+    slowlog_entries_per_second: float = Field(1.0, gt=0)
+    hit_ratio_min: float = Field(0.80, gt=0, lt=1)
+    hit_ratio_min_requests_per_second: float = Field(10.0, ge=0, description="low-traffic guard")
+    acl_denials_per_second: float = Field(1.0, gt=0)
+    auth_failures_per_second: float = Field(0.5, gt=0)
+    exporter_scrape_seconds: float = Field(1.0, gt=0, description="exporter slow above this")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        for low, high in (("memory_warning_ratio", "memory_critical_ratio"),
+                          ("connections_warning_ratio", "connections_critical_ratio"),
+                          ("latency_p95_seconds", "latency_p99_seconds")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not exceed {high}")
+        return self
+
+
+class SLO(Strict):
+    """A service level objective over a set of clusters (empty: all), with multi-window burn-rate alerts."""
+
+    name: Name
+    kind: Literal["availability", "hit_ratio", "latency", "error_rate"]
+    objective: float = Field(gt=0, lt=100, description="percent, e.g. 99.9")
+    window: Literal["7d", "28d", "30d"] = "30d"
+    clusters: list[Name] = Field(default_factory=list)
+    latency_threshold_seconds: float | None = Field(None, gt=0, description="latency SLOs: good means faster")
+    min_requests_per_second: float = Field(1.0, ge=0, description="low-traffic guard: no burn alert below it")
+    team: Name | None = Field(None, description="who is paged; default: the owners of the clusters")
+
+    @model_validator(mode="after")
+    def _latency(self) -> SLO:
+        if self.kind == "latency" and self.latency_threshold_seconds is None:
+            raise ValueError("a latency SLO needs latency_threshold_seconds")
+        return self
+
+
+class Business(Strict):
+    cost_per_gb_hour: float = Field(0.0, ge=0, description="currency units per GB of used memory and hour")
+    cost_per_node_hour: float = Field(0.0, ge=0)
+    sla_target: float = Field(99.9, gt=0, lt=100, description="percent availability promised")
+    currency: str = "USD"
+
+
+class Intervals(Strict):
+    scrape: Duration = 15.0
+    scrape_timeout: Duration = 10.0
+    evaluation: Duration = 15.0
+    group_wait: Duration = 10.0
+    group_interval: Duration = 30.0
+
+
+class Retention(Strict):
+    metrics_days: int = Field(90, gt=0)
+    logs_days: int = Field(30, gt=0)
+
+
+class ExporterDeployment(Strict):
+    """Where the cachewatch exporters run; with several, Prometheus shards targets by hashmod."""
+
+    addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1:9121"], min_length=1)
+
+
+class Links(Strict):
+    runbook_base_url: str = Field("https://github.com/cachewatch/cachewatch/blob/main/docs/runbooks.md",
+                                  pattern=r"^https?://")
+    grafana_url: str = Field("http://localhost:3000", pattern=r"^https?://")
+    alertmanager_urls: list[str] = Field(default_factory=lambda: ["127.0.0.1:9093"], min_length=1)
+
+
+class FleetSpec(Strict):
+    name: Name = "cachewatch"
+    platform_team: Name | None = Field(None, description="owns fleet-wide alerts (exporter); default: first team")
+    regions: list[Region] = Field(min_length=1)
+    teams: list[Team] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+    slos: list[SLO] = Field(default_factory=list)
+    business_hours: TimeWindow | None = None
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    business: Business = Business()
+    intervals: Intervals = Intervals()
+    retention: Retention = Retention()
+    exporter: ExporterDeployment = ExporterDeployment()
+    links: Links = Links()
+
+    @model_validator(mode="after")
+    def _references(self) -> FleetSpec:
+        teams = {t.name for t in self.teams}
+        clusters = [c for r in self.regions for c in r.clusters]
+        problems = []
+        _unique("teams", [t.name for t in self.teams], problems)
+        _unique("clusters", [c.name for c in clusters], problems)
+        _unique("node addresses", [n.address for c in clusters for n in c.nodes], problems)
+        _unique("slos", [s.name for s in self.slos], problems)
+        names = {c.name for c in clusters}
+        for cluster in clusters:
+            if cluster.team not in teams:
+                problems.append(f"cluster {cluster.name} names team {cluster.team!r}; teams: {', '.join(sorted(teams))}")
+        for slo in self.slos:
+            problems += [f"slo {slo.name} names unknown cluster {c!r}" for c in slo.clusters if c not in names]
+            if slo.team and slo.team not in teams:
+                problems.append(f"slo {slo.name} names unknown team {slo.team!r}")
+        if self.platform_team and self.platform_team not in teams:
+            problems.append(f"platform_team names unknown team {self.platform_team!r}")
+        for window in self.maintenance:
+            problems += [f"maintenance {window.name} names unknown cluster {c!r}" for c in window.clusters
+                         if c not in names]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def clusters(self) -> list[tuple[Region, Cluster]]:
+        return [(region, cluster) for region in self.regions for cluster in region.clusters]
+
+    @property
+    def owner_of_fleet(self) -> str:
+        return self.platform_team or self.teams[0].name
+
+    def thresholds_for(self, cluster: Cluster) -> Thresholds:
+        """Fleet thresholds with the cluster's overrides applied (and validated together)."""
+        if not cluster.thresholds:
+            return self.thresholds
+        return Thresholds.model_validate({**self.thresholds.model_dump(), **cluster.thresholds})
+
+
+def _unique(what: str, values: list[str], problems: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            problems.append(f"duplicate {what}: {value!r}")
+        seen.add(value)
+

@@ -1,0 +1,94 @@
+"""A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind,
+an SLO of each kind, maintenance windows and business hours. Secrets are references only."""
+
+from cachewatch.spec import (
+    SLO,
+    Business,
+    Cluster,
+    EmailChannel,
+    Escalation,
+    ExporterDeployment,
+    FleetSpec,
+    Links,
+    MaintenanceWindow,
+    Node,
+    PagerDutyChannel,
+    Region,
+    SecretRef,
+    SlackChannel,
+    Team,
+    TimeWindow,
+    WebhookChannel,
+)
+
+REGIONS = {"eu-west": 10, "us-east": 10, "ap-south": 10}  # region → shards per cluster
+CLUSTERS = {"sessions": "identity", "catalog": "commerce"}  # cluster → owning team
+
+
+def shard_nodes(region_index: int, cluster_index: int, shards: int) -> list[Node]:
+    """Each shard: a primary and a replica on two hosts of the region's subnet."""
+    nodes = []
+    for shard in range(shards):
+        base = f"10.{region_index}.{cluster_index}"
+        name = f"s{shard:02d}"
+        nodes.append(Node(address=f"{base}.{10 + shard}:6379", role="primary", shard=name))
+        nodes.append(Node(address=f"{base}.{110 + shard}:6379", role="replica", shard=name))
+    return nodes
+
+
+spec = FleetSpec(
+    name="fleet",
+    regions=[
+        Region(name=region, clusters=[
+            Cluster(name=f"{cluster}-{region}", team=team, mode="cluster", auth_module="prod",
+                    nodes=shard_nodes(r, c, shards),
+                    thresholds={"memory_warning_ratio": 0.8} if cluster == "sessions" else {})
+            for c, (cluster, team) in enumerate(CLUSTERS.items())
+        ])
+        for r, (region, shards) in enumerate(REGIONS.items())
+    ],
+    teams=[
+        Team(name="identity",
+             channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity")),
+                       "chat": SlackChannel(channel="#identity-alerts",
+                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url"))},
+             escalation=Escalation(critical=["pager", "chat"], warning=["chat"], info=["chat"])),
+        Team(name="commerce",
+             channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-commerce")),
+                       "mail": EmailChannel(to=["commerce-oncall@example.com"], sender="alerts@example.com",
+                                            smarthost="smtp.example.com:587", auth_username="alerts",
+                                            auth_password=SecretRef(file="/etc/alertmanager/secrets/smtp"))},
+             escalation=Escalation(critical=["pager", "mail"], warning=["mail"])),
+        Team(name="platform",
+             channels={"chat": SlackChannel(channel="#platform",
+                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url")),
+                       "hook": WebhookChannel(url="http://incident-bot.internal:8080/alertmanager")},
+             escalation=Escalation(critical=["hook", "chat"], warning=["chat"], info=["hook"])),
+        Team(name="security",
+             channels={"siem": WebhookChannel(url_secret=SecretRef(file="/etc/alertmanager/secrets/siem-url"),
+                                              max_alerts=50),
+                       "mail": EmailChannel(to=["security@example.com"])},
+             escalation=Escalation(critical=["siem", "mail"], warning=["siem"], warning_only_in_business_hours=False)),
+    ],
+    slos=[
+        SLO(name="sessions-availability", kind="availability", objective=99.95,
+            clusters=[f"sessions-{r}" for r in REGIONS]),
+        SLO(name="catalog-hit-ratio", kind="hit_ratio", objective=90.0, window="28d",
+            clusters=[f"catalog-{r}" for r in REGIONS], min_requests_per_second=50),
+        SLO(name="sessions-latency", kind="latency", objective=99.0, latency_threshold_seconds=0.002,
+            clusters=[f"sessions-{r}" for r in REGIONS]),
+        SLO(name="fleet-errors", kind="error_rate", objective=99.9, window="7d", team="platform"),
+    ],
+    business_hours=TimeWindow(weekdays=["monday:friday"], times=["08:00-18:00"], location="Europe/Berlin"),
+    maintenance=[
+        MaintenanceWindow(name="eu-patching", clusters=["sessions-eu-west", "catalog-eu-west"],
+                          window=TimeWindow(weekdays=["sunday"], times=["02:00-04:00"], location="Europe/Dublin")),
+        MaintenanceWindow(name="fleet-freeze-check", window=TimeWindow(days_of_month=["1"], times=["00:00-00:30"])),
+    ],
+    business=Business(cost_per_gb_hour=0.012, cost_per_node_hour=0.08, sla_target=99.9),
+    exporter=ExporterDeployment(addresses=["exporter-0.monitoring:9121", "exporter-1.monitoring:9121",
+                                           "exporter-2.monitoring:9121"]),
+    links=Links(runbook_base_url="https://runbooks.example.com/cachewatch",
+                grafana_url="https://grafana.example.com",
+                alertmanager_urls=["alertmanager-0.monitoring:9093", "alertmanager-1.monitoring:9093"]),
+)
