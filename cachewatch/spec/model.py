@@ -284,7 +284,8 @@ class FleetSpec(Strict):
         names = {c.name for c in clusters}
         for cluster in clusters:
             if cluster.team not in teams:
-                problems.append(f"cluster {cluster.name} names team {cluster.team!r}; teams: {', '.join(sorted(teams))}")
+                known = ", ".join(sorted(teams))
+                problems.append(f"cluster {cluster.name} names team {cluster.team!r}; teams: {known}")
         for slo in self.slos:
             problems += [f"slo {slo.name} names unknown cluster {c!r}" for c in slo.clusters if c not in names]
             if slo.team and slo.team not in teams:
