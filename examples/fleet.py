@@ -38,6 +38,7 @@ def shard_nodes(region_index: int, cluster_index: int, shards: int) -> list[Node
 
 spec = FleetSpec(
     name="fleet",
+    platform_team="platform",
     regions=[
         Region(name=region, clusters=[
             Cluster(name=f"{cluster}-{region}", team=team, mode="cluster", auth_module="prod",
@@ -65,8 +66,7 @@ spec = FleetSpec(
                        "hook": WebhookChannel(url="http://incident-bot.internal:8080/alertmanager")},
              escalation=Escalation(critical=["hook", "chat"], warning=["chat"], info=["hook"])),
         Team(name="security",
-             channels={"siem": WebhookChannel(url_secret=SecretRef(file="/etc/alertmanager/secrets/siem-url"),
-                                              max_alerts=50),
+             channels={"siem": WebhookChannel(url="https://siem.internal:8443/alertmanager", max_alerts=50),
                        "mail": EmailChannel(to=["security@example.com"])},
              escalation=Escalation(critical=["siem", "mail"], warning=["siem"], warning_only_in_business_hours=False)),
     ],

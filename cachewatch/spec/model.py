@@ -235,7 +235,7 @@ class Intervals(Strict):
     scrape: Duration = 15.0
     scrape_timeout: Duration = 10.0
     evaluation: Duration = 15.0
-    group_wait: Duration = 10.0
+    group_wait: Duration = Field(10.0, le=30, description="critical alerts must be delivered within a minute")
     group_interval: Duration = 30.0
 
 
@@ -281,6 +281,7 @@ class FleetSpec(Strict):
         _unique("clusters", [c.name for c in clusters], problems)
         _unique("node addresses", [n.address for c in clusters for n in c.nodes], problems)
         _unique("slos", [s.name for s in self.slos], problems)
+        _unique("maintenance windows", [m.name for m in self.maintenance], problems)
         names = {c.name for c in clusters}
         for cluster in clusters:
             if cluster.team not in teams:
