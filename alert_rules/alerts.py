@@ -53,6 +53,10 @@ class Ctx:
     def fleet_team(self) -> str:
         return self.spec.owner_of_fleet
 
+    def after(self, evaluations: int) -> str:
+        """A ``for`` of this many scrape/evaluation periods: follows the spec's intervals (1m at 15 s × 4)."""
+        return duration(evaluations * max(self.spec.intervals.scrape, self.spec.intervals.evaluation))
+
 
 def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str, panel: str,
            test: AlertTest | None, runbook_text: str, dashboard_vars: tuple[str, ...] = ("instance",),
@@ -70,7 +74,7 @@ def _node_test(c: Ctx, fire: list[Series], quiet: list[Series], description: str
 
 # --- health: node down, exporter failing ----------------------------------------------------------------
 def health(c: Ctx) -> list[Alert]:
-    down_for = duration(max(c.spec.intervals.scrape, c.spec.intervals.evaluation))
+    down_for = c.after(1)  # two evaluations in a row see the node down: delivered within a minute
     slow = c.t.exporter_scrape_seconds
     return [
         _alert("RedisDown", f"{c.m('redis_up')} == 0", down_for, "critical", "Redis node is down",
@@ -252,7 +256,7 @@ def replication(c: Ctx) -> list[Alert]:
     slave = {"slave_ip": "10.9.9.2", "slave_port": "6379", "slave_state": "online"}
     shard_labels = {"region": c.region, "cluster": c.cluster, "shard": "s0", "team": c.team}
     return [
-        _alert("RedisReplicationLinkDown", f"{c.m('redis_master_link_up')} == 0", "1m", "critical",
+        _alert("RedisReplicationLinkDown", f"{c.m('redis_master_link_up')} == 0", c.after(4), "critical",
                "A Redis replica lost its primary", "Replica {{ $labels.instance }} has no link to its primary "
                "{{ $labels.master_host }}:{{ $labels.master_port }}.", "cachewatch-cluster/replication",
                _node_test(c, [c.series("redis_master_link_up", "1 0x20", **replica)],
