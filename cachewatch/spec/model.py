@@ -40,11 +40,15 @@ class SecretRef(Strict):
 
 
 # --- fleet topology -----------------------------------------------------------------------------------
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$", description="a Prometheus label name")]
+Labels = dict[LabelName, str]
+
+
 class Node(Strict):
     address: str = Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$", description="host:port of the Redis server")
     role: Literal["primary", "replica"] = "primary"
     shard: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="shard name; default: the address")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
 
 class Cluster(Strict):
@@ -56,7 +60,7 @@ class Cluster(Strict):
     nodes: list[Node] = Field(min_length=1)
     tls: bool = False
     auth_module: str | None = Field(None, description="exporter credential profile for these nodes")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict, description="overrides of fleet thresholds")
 
     @field_validator("thresholds")
@@ -235,6 +239,13 @@ class Intervals(Strict):
     scrape: Duration = 15.0
     scrape_timeout: Duration = 10.0
     evaluation: Duration = 15.0
+
+    @model_validator(mode="after")
+    def _timeout_fits(self) -> Intervals:
+        if self.scrape_timeout > self.scrape:
+            raise ValueError("scrape_timeout must not exceed scrape (Prometheus refuses it)")
+        return self
+
     group_wait: Duration = Field(10.0, le=30, description="critical alerts must be delivered within a minute")
     group_interval: Duration = 30.0
 
