@@ -19,7 +19,10 @@ NODE_KEYS = ("job", "instance", "region", "cluster", "shard", "role", "team")
 SHARD_KEYS = "region, cluster, shard, team"
 TEST_INSTANCE = "10.9.9.9:6379"
 # Matchers used inside f-strings (Python 3.11 f-string expressions cannot hold backslashes).
-PRIMARY, REPLICA, MASTER = 'role="primary"', 'role="replica"', 'role="master"'
+PRIMARY, REPLICA = 'role="primary"', 'role="replica"'
+# The role Redis reports: the scrape config sets `role` from the spec (primary|replica), so Prometheus keeps
+# redis_instance_info's own role label as `exported_role` (master|slave); failovers show there.
+MASTER = 'exported_role="master"'
 NOEVICTION = 'maxmemory_policy="noeviction"'
 AUTH, NOT_AUTH = 'reason="auth"', 'reason!="auth"'
 
@@ -303,8 +306,9 @@ def replication(c: Ctx) -> list[Alert]:
                "A Redis shard has no primary", "Shard {{ $labels.shard }} of {{ $labels.cluster }} has no primary.",
                "cachewatch-cluster/roles",
                AlertTest(fire=(c.series("redis_up", "1x20", role="replica"),
-                               c.series("redis_instance_info", "1x20", role="slave")),
-                         quiet=(c.series("redis_up", "1x20"), c.series("redis_instance_info", "1x20", role="master")),
+                               c.series("redis_instance_info", "1x20", exported_role="slave")),
+                         quiet=(c.series("redis_up", "1x20"),
+                                c.series("redis_instance_info", "1x20", exported_role="master")),
                          exp_labels={**shard_labels, "scope": "shard"},
                          exp_description=f"Shard s0 of {c.cluster} has no primary."),
                "Writes fail for this shard. Check failover (Sentinel/cluster) and the former primary.",
@@ -314,10 +318,12 @@ def replication(c: Ctx) -> list[Alert]:
                "A Redis shard has more than one primary",
                "Shard {{ $labels.shard }} of {{ $labels.cluster }} has {{ $value }} primaries.",
                "cachewatch-cluster/roles",
-               AlertTest(fire=(c.series("redis_instance_info", "1x20", role="master"),
-                               c.series("redis_instance_info", "1x20", role="master", instance="10.9.9.2:6379")),
-                         quiet=(c.series("redis_instance_info", "1x20", role="master"),
-                                c.series("redis_instance_info", "1x20", role="slave", instance="10.9.9.2:6379")),
+               AlertTest(fire=(c.series("redis_instance_info", "1x20", exported_role="master"),
+                               c.series("redis_instance_info", "1x20", exported_role="master", role="replica",
+                                        instance="10.9.9.2:6379")),
+                         quiet=(c.series("redis_instance_info", "1x20", exported_role="master"),
+                                c.series("redis_instance_info", "1x20", exported_role="slave", role="replica",
+                                         instance="10.9.9.2:6379")),
                          exp_labels={**shard_labels, "scope": "shard"},
                          exp_description=f"Shard s0 of {c.cluster} has 2 primaries."),
                "Split brain: writes to the wrong primary will be lost. Demote one (REPLICAOF) now.",

@@ -55,7 +55,7 @@ def generate(spec: FleetSpec, out: Path) -> list[Path]:
                                   duration(spec.intervals.evaluation))
         if tests["tests"]:
             written.append(_write(tests_dir / file, dump_yaml(tests)))
-    written += prometheus_config.write(spec, [f"rules/{file}" for file in rule_docs], out)
+    written += prometheus_config.write(spec, list(rule_docs), out)
     written += alertmanager.write(spec, out)
     written.append(kubernetes.write(spec, rule_docs, out))
     written += mixin.write(spec, rule_docs, out)
