@@ -119,12 +119,12 @@ def fleet_health(c: Ctx) -> list[Alert]:
                "Restart the exporter; while it is down every Redis it serves looks down.",
                team=c.fleet_team, scope="fleet"),
         _alert("RedisTargetsAbsent", 'absent(up{job="redis"})', "5m", "critical", "No Redis targets are scraped",
-               "Prometheus has no Redis targets at all: the scrape configuration lost the fleet.",
+               "Prometheus has no targets in job {{ $labels.job }}: the scrape configuration lost the fleet.",
                "cachewatch-fleet/up",
                AlertTest(fire=(Series('up{job="other"}', "1x20"),), quiet=(Series(
                    'up{job="redis", instance="' + TEST_INSTANCE + '"}', "1x20"),),
                    exp_labels={"job": "redis", "team": c.fleet_team, "scope": "fleet"},
-                   exp_description="Prometheus has no Redis targets at all: the scrape configuration lost the fleet."),
+                   exp_description="Prometheus has no targets in job redis: the scrape configuration lost the fleet."),
                "Check prometheus.yml was generated from the current spec and loaded (promtool check config).",
                dashboard_vars=(), team=c.fleet_team, scope="fleet"),
     ]

@@ -13,6 +13,8 @@ Decisions, so that nobody has to reverse-engineer them from the YAML:
 - Factors use Sloth's budget-percent form, factor = pct × SLO window / long window (2%, 5%, 10%, 10%): the
   workbook's 14.4/6/3/1 for 30d, 13.44/5.6/2.8/0.9333 for 28d (4 decimals). A pair whose threshold
   factor × budget is ≥ 1 can never fire (an error ratio is at most 1, sloth#341), so it is left out.
+  For 7d the same percentages give 3.36/1.4/0.7/0.2333: both ticket factors are below 1 (Sloth's 7d
+  example uses 8/12.5/20/42%, which ``BUDGET_SHARE_BY_WINDOW`` applies to 7d SLOs).
 - A rule has one ``for``: the faster pair's. The slower pair's longer hold is ``min_over_time`` of its ratios
   over the difference (what ``for`` means for a conjunction of thresholds), plus ``… offset <hold>`` so
   that the SLI must have existed when the hold began.
@@ -70,9 +72,17 @@ TIERS = (
 )
 
 
+# Short SLO windows spend a larger share of the budget per alert window (Sloth's 7d alert windows): with the
+# 30d shares a 7d ticket would fire at a pace that never exhausts the budget.
+BUDGET_SHARE_BY_WINDOW: dict[str, dict[str, Decimal]] = {
+    "7d": {"1h": Decimal("0.08"), "6h": Decimal("0.125"), "1d": Decimal("0.2"), "3d": Decimal("0.42")},
+}
+
+
 def factor(window: str, pair: Pair) -> Decimal:
-    """Burn-rate factor: spending ``budget_pct`` of the budget within the long window; 4 decimals."""
-    return (pair.budget_pct * SECONDS[window] / SECONDS[pair.long]).quantize(Decimal("0.0001")).normalize()
+    """Burn-rate factor: spending the pair's share of the budget within its long window; 4 decimals."""
+    share = BUDGET_SHARE_BY_WINDOW.get(window, {}).get(pair.long, pair.budget_pct)
+    return (share * SECONDS[window] / SECONDS[pair.long]).quantize(Decimal("0.0001")).normalize()
 
 
 def budget(slo: SLO) -> Decimal:
@@ -152,7 +162,7 @@ def _error_rate(slo: SLO) -> tuple[str, str]:
 
 SLIS: dict[str, Callable[[SLO], tuple[str, str]]] = {
     "availability": _availability, "hit_ratio": _hit_ratio, "latency": _latency, "error_rate": _error_rate}
-BAD_EVENTS = {"availability": "node-time with redis_up == 0", "hit_ratio": "keyspace lookups that miss",
+BAD_EVENTS = {"availability": "node-time down (redis_up == 0)", "hit_ratio": "keyspace lookups that miss",
               "latency": "calls slower than {usec}µs", "error_rate": "calls that fail or are rejected"}
 HINTS = {
     "availability": "Find the nodes with redis_up == 0 (RedisDown alerts); check the hosts, the exporter's "
@@ -217,8 +227,9 @@ def description(slo: SLO, tier: Tier, name: str = "{{ $labels.slo }}", team: str
     burns = ", or ".join(f"{num(float(factor(slo.window, p)))}x over {p.long} and {p.short}" for p in pairs)
     fastest = max(factor(slo.window, p) for p in pairs)
     left = duration(round(SECONDS[slo.window] / float(fastest) / 60) * 60)
-    return (f"SLO {name} (team {team}): {bad_events(slo)} burn the {num(slo.objective)}% / {slo.window} error "
-            f"budget at least {burns}; at that pace the budget is gone within {left}.")
+    return (f"SLO {name} (team {team}) spends its {num(slo.objective)}% / {slo.window} error budget at least "
+            f"{burns} as fast as sustainable; bad events: {bad_events(slo)}. At this pace the budget is gone "
+            f"within {left}.")
 
 
 def _test_series(slo: SLO, burning: bool, minutes: int) -> tuple[Series, ...]:

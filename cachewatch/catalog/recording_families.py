@@ -9,6 +9,9 @@ from cachewatch.catalog.model import Family, MetricType, Source
 
 G = MetricType.GAUGE
 NODE = ("region", "cluster", "shard", "role", "team", "instance")
+SLO_LABELS = ("slo", "team")
+CLUSTER = ("region", "cluster", "team")
+SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "7d", "28d", "30d")  # standard windows + SLO windows
 
 
 def _rec(name: str, help_: str, labels: tuple[str, ...], unit: str = "", group: str = "recording") -> Family:
@@ -20,4 +23,37 @@ RECORDING_FAMILIES: tuple[Family, ...] = (
     _rec("redis:connections:ratio", "connected_clients / maxclients per node.", NODE),
     _rec("redis:keyspace_hit:ratio_rate5m", "Server-side hit ratio over 5m per node; absent without reads.", NODE),
     _rec("redis:commands:rate5m", "Commands per second over 5m per node.", NODE),
+    # --- SLOs (alert_rules/slo.py): one series per SLO -----------------------------------------------------
+    _rec("cachewatch:slo_sli_events:rate5m", "SLI events per second over 5m, summed over the SLO's clusters "
+         "(availability: node-seconds per second, i.e. nodes).", SLO_LABELS, group="slo"),
+    _rec("cachewatch:slo_sli_bad_events:rate5m", "Bad SLI events per second over 5m (misses, slow or failed calls, "
+         "node-seconds down).", SLO_LABELS, group="slo"),
+    *(_rec(f"cachewatch:slo_sli_error:ratio_rate{w}", f"SLI error ratio over {w}: bad / all events; absent "
+           "without events.", SLO_LABELS, "ratio", group="slo") for w in SLO_WINDOWS),
+    _rec("cachewatch:slo_objective:ratio", "SLO objective as a ratio, e.g. 0.999.", SLO_LABELS, "ratio", group="slo"),
+    _rec("cachewatch:slo_error_budget:ratio", "Allowed error ratio, 1 - objective.", SLO_LABELS, "ratio",
+         group="slo"),
+    _rec("cachewatch:slo_time_period:days", "SLO window in days.", SLO_LABELS, "days", group="slo"),
+    _rec("cachewatch:slo_current_burn_rate:ratio", "Error ratio over 5m / error budget (1 = on pace to spend "
+         "exactly the budget).", SLO_LABELS, "ratio", group="slo"),
+    _rec("cachewatch:slo_period_burn_rate:ratio", "Error ratio over the SLO window / error budget.", SLO_LABELS,
+         "ratio", group="slo"),
+    _rec("cachewatch:slo_error_budget_remaining:ratio", "Share of the error budget left over the SLO window; "
+         "negative when overspent.", SLO_LABELS, "ratio", group="slo"),
+    # --- business figures (alert_rules/business.py): one series per cluster --------------------------------
+    _rec("cachewatch:cluster_up:ratio_avg5m", "Share of the cluster's nodes up (redis_up), averaged over 5m.",
+         CLUSTER, "ratio", group="business"),
+    _rec("cachewatch:sla_compliance:percent", "Node-time availability over 30d in percent, to compare with the "
+         "SLA target.", CLUSTER, "percent", group="business"),
+    _rec("cachewatch:sla_target:percent", "The SLA target from the spec (business.sla_target).", (), "percent",
+         group="business"),
+    _rec("cachewatch:sla_error_budget_remaining:ratio", "Share of the SLA's allowed downtime left over 30d; "
+         "negative when the SLA is missed.", CLUSTER, "ratio", group="business"),
+    _rec("cachewatch:cost_per_hour:currency", "Cost per hour: used memory GB × cost_per_gb_hour + nodes × "
+         "cost_per_node_hour; absent when both prices are 0.", (*CLUSTER, "currency"), "currency",
+         group="business"),
+    _rec("cachewatch:cost_per_gb_hour:currency", "Cost per hour / used memory in GB (2^30 bytes): the effective "
+         "price of a used GB-hour.", (*CLUSTER, "currency"), "currency", group="business"),
+    _rec("cachewatch:cost_per_million_requests:currency", "Cost per hour / million commands processed per hour "
+         "(1h rate); absent without commands.", (*CLUSTER, "currency"), "currency", group="business"),
 )
