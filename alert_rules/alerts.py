@@ -365,8 +365,9 @@ def persistence(c: Ctx) -> list[Alert]:
             "30m", "warning", "Redis has not saved a backup recently",
             "{{ $labels.instance }} has not saved an RDB snapshot for more than " + num(hours) + " hours.",
             "cachewatch-node/persistence",
-            _node_test(c, [c.series("redis_rdb_last_save_timestamp_seconds", "0x60")],
-                       [c.series("redis_rdb_last_save_timestamp_seconds", f"{num(hours * 3600)}x60")],
+            # promtool's clock starts at 0: the last save lies before it (negative) in the fire case.
+            _node_test(c, [c.series("redis_rdb_last_save_timestamp_seconds", f"-{num(hours * 3600)}x60")],
+                       [c.series("redis_rdb_last_save_timestamp_seconds", "3000x60")],
                        f"{TEST_INSTANCE} has not saved an RDB snapshot for more than {num(hours)} hours.",
                        eval_time="1h", scope="node"),
             "Check the save schedule (CONFIG GET save) and RedisBgsaveFailed.", scope="node"))

@@ -121,7 +121,8 @@ def run_exporter(args: argparse.Namespace) -> int:
 
 
 def add_docs_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("docs", help="write docs/metrics.md from the metric catalog", allow_abbrev=False)
+    p = sub.add_parser("docs", help="write docs/metrics.md (catalog) and docs/runbooks.md (alerts at default "
+                       "thresholds)", allow_abbrev=False)
     p.add_argument("--out", default="docs/metrics.md")
     p.add_argument("--check", action="store_true", help="fail if the file is not up to date")
     p.set_defaults(func=run_docs)
@@ -130,18 +131,20 @@ def add_docs_parser(sub: argparse._SubParsersAction) -> None:
 def run_docs(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cachewatch.docgen import metrics_markdown
+    from cachewatch.docgen import metrics_markdown, runbooks_markdown
 
-    text = metrics_markdown()
-    path = Path(args.out)
+    metrics = Path(args.out)
+    pages = {metrics: metrics_markdown(), metrics.with_name("runbooks.md"): runbooks_markdown()}
     if args.check:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is out of date; run: cachewatch docs", file=sys.stderr)
+        stale = [str(path) for path, text in pages.items() if not path.exists() or path.read_text() != text]
+        if stale:
+            print(f"{', '.join(stale)} out of date; run: cachewatch docs", file=sys.stderr)
             return 1
         return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
+    for path, text in pages.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0
 
 

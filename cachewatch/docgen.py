@@ -32,3 +32,16 @@ def metrics_markdown() -> str:
         out.append("|---|---|---|---|---|---|---|---|")
         out.extend(_row(f) for f in rows)
     return "\n".join(out) + "\n"
+
+
+def runbooks_markdown() -> str:
+    """The runbooks every alert's runbook_url points at by default, at the default thresholds."""
+    from cachewatch.alert_rules.generate import rule_groups
+    from cachewatch.alert_rules.model import alerts_of
+    from cachewatch.alert_rules.runbooks import runbooks_markdown as render
+    from cachewatch.spec import Cluster, Escalation, FleetSpec, Node, Region, Team, WebhookChannel
+
+    spec = FleetSpec(regions=[Region(name="r", clusters=[Cluster(name="c", team="t", nodes=[
+        Node(address="127.0.0.1:6379")])])], teams=[Team(name="t", channels={"w": WebhookChannel(
+            url="http://127.0.0.1/")}, escalation=Escalation(critical=["w"]))])
+    return render(alerts_of(rule_groups(spec)))

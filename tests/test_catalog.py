@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cachewatch.catalog import CATALOG, MetricType, Source, family
-from cachewatch.docgen import metrics_markdown
+from cachewatch.docgen import metrics_markdown, runbooks_markdown
 from cachewatch.exporter.collect import FIELD_FAMILIES
 from cachewatch.exporter.exposition import MetricSet
 
@@ -54,8 +54,9 @@ def test_rendering_an_unknown_family_fails_loudly() -> None:
         assert "redis_nope" in str(exc)
 
 
-def test_docs_metrics_md_is_generated_from_the_catalog() -> None:
+def test_docs_metrics_and_runbooks_are_generated() -> None:
     assert (ROOT / "docs" / "metrics.md").read_text() == metrics_markdown(), "run: cachewatch docs"
+    assert (ROOT / "docs" / "runbooks.md").read_text() == runbooks_markdown(), "run: cachewatch docs"
     check = subprocess.run([sys.executable, "-m", "cachewatch", "docs", "--check", "--out",
                             str(ROOT / "docs" / "metrics.md")], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr

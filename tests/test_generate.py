@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from cachewatch.alert_rules import generate as generate_module
@@ -160,8 +160,8 @@ def fleet_specs(draw) -> FleetSpec:
     return FleetSpec(regions=[Region(name="r1", clusters=clusters)], teams=teams, slos=slos, thresholds=thresholds)
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                               HealthCheck.too_slow])
+@settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.generate),  # each example runs promtool
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(fleet_specs())
 def test_random_valid_specs_generate_artifacts_that_validate(tmp_path_factory, spec: FleetSpec) -> None:
     out = tmp_path_factory.mktemp("random")
