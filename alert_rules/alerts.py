@@ -75,6 +75,16 @@ def _node_test(c: Ctx, fire: list[Series], quiet: list[Series], description: str
                      exp_description=description, eval_time=eval_time)
 
 
+def _gauge(c: Ctx, name: str, metric: str, condition: str, fire: str, quiet: str, for_: str, severity: str,
+           summary: str, description: str, expected: str, panel: str, runbook_text: str, scope: str = "node",
+           eval_time: str = "15m") -> Alert:
+    """The common shape: one node gauge against a threshold, tested with one firing and one quiet series."""
+    return _alert(name, f"{c.m(metric)} {condition}", for_, severity, summary, description, panel,
+                  _node_test(c, [c.series(metric, fire)], [c.series(metric, quiet)], expected, eval_time=eval_time,
+                             scope=scope),
+                  runbook_text, scope=scope)
+
+
 # --- health: node down, exporter failing ----------------------------------------------------------------
 def health(c: Ctx) -> list[Alert]:
     down_for = c.after(1)  # two evaluations in a row see the node down: delivered within a minute
@@ -183,15 +193,13 @@ def memory(c: Ctx) -> list[Alert]:
                           f"{TEST_INSTANCE} has a fragmentation ratio of {frag + 0.5:.2f}.", eval_time="40m",
                           scope="node"),
                "Enable activedefrag, or restart the replica first and fail over.", scope="node"),
-        _alert("RedisNoMaxmemory", f"{c.m('redis_memory_max_bytes')} == 0", "30m", "warning",
-               "A Redis cache has no maxmemory", "{{ $labels.instance }} has no maxmemory: it grows until the host "
-               "runs out of memory.", "cachewatch-security/config",
-               _node_test(c, [c.series("redis_memory_max_bytes", "0x40")],
-                          [c.series("redis_memory_max_bytes", "1e9x40")],
-                          f"{TEST_INSTANCE} has no maxmemory: it grows until the host runs out of memory.",
-                          eval_time="40m", scope="node"),
+        _gauge(c, "RedisNoMaxmemory", "redis_memory_max_bytes", "== 0", "0x40", "1e9x40", "30m", "warning",
+               "A Redis cache has no maxmemory",
+               "{{ $labels.instance }} has no maxmemory: it grows until the host runs out of memory.",
+               f"{TEST_INSTANCE} has no maxmemory: it grows until the host runs out of memory.",
+               "cachewatch-security/config",
                "Set maxmemory (CONFIG SET maxmemory, and in redis.conf) to leave room for forks and buffers.",
-               scope="node"),
+               eval_time="40m"),
         _alert("RedisNoEvictionPolicy", f"{c.m('redis_instance_info', NOEVICTION)} == 1",
                "30m", "warning", "A Redis cache does not evict",
                "{{ $labels.instance }} uses maxmemory-policy noeviction: writes fail when memory is full.",
@@ -239,13 +247,11 @@ def connections(c: Ctx) -> list[Alert]:
                           [c.series("redis_rejected_connections_total", "3x20")],
                           f"{TEST_INSTANCE} rejected 5 connections in 5 minutes.", scope="node"),
                "maxclients is reached: clients get errors. See RedisConnectionsHigh.", scope="node"),
-        _alert("RedisBlockedClientsHigh", f"{c.m('redis_blocked_clients')} > {c.t.blocked_clients}", "10m", "warning",
-               "Many Redis clients are blocked", "{{ $labels.instance }} has {{ $value }} blocked clients.",
-               "cachewatch-node/clients",
-               _node_test(c, [c.series("redis_blocked_clients", f"{c.t.blocked_clients * 2}x20")],
-                          [c.series("redis_blocked_clients", "1x20")],
-                          f"{TEST_INSTANCE} has {c.t.blocked_clients * 2} blocked clients.", scope="node"),
-               "Clients wait in BLPOP/XREAD/WAIT: check producers, or a stuck WAIT for replicas.", scope="node"),
+        _gauge(c, "RedisBlockedClientsHigh", "redis_blocked_clients", f"> {c.t.blocked_clients}",
+               f"{c.t.blocked_clients * 2}x20", "1x20", "10m", "warning", "Many Redis clients are blocked",
+               "{{ $labels.instance }} has {{ $value }} blocked clients.",
+               f"{TEST_INSTANCE} has {c.t.blocked_clients * 2} blocked clients.", "cachewatch-node/clients",
+               "Clients wait in BLPOP/XREAD/WAIT: check producers, or a stuck WAIT for replicas."),
     ]
     return out
 
@@ -343,13 +349,10 @@ def _humanize1024(value: float) -> str:
 # --- persistence and cluster state ----------------------------------------------------------------------
 def persistence(c: Ctx) -> list[Alert]:
     out = [
-        _alert("RedisBgsaveFailed", f"{c.m('redis_rdb_last_bgsave_status')} == 0", "5m", "warning",
+        _gauge(c, "RedisBgsaveFailed", "redis_rdb_last_bgsave_status", "== 0", "0x20", "1x20", "5m", "warning",
                "A Redis background save failed", "The last RDB save of {{ $labels.instance }} failed.",
-               "cachewatch-node/persistence",
-               _node_test(c, [c.series("redis_rdb_last_bgsave_status", "0x20")],
-                          [c.series("redis_rdb_last_bgsave_status", "1x20")],
-                          f"The last RDB save of {TEST_INSTANCE} failed.", scope="node"),
-               "Check disk space and the Redis log (fork failures: vm.overcommit_memory).", scope="node"),
+               f"The last RDB save of {TEST_INSTANCE} failed.", "cachewatch-node/persistence",
+               "Check disk space and the Redis log (fork failures: vm.overcommit_memory)."),
         _alert("RedisAofWriteFailed", f"{c.m('redis_aof_last_write_status')} == 0 or "
                f"{c.m('redis_aof_last_bgrewrite_status')} == 0", "5m", "warning", "Redis AOF writing failed",
                "AOF writing or rewriting fails on {{ $labels.instance }}.", "cachewatch-node/persistence",
@@ -376,26 +379,20 @@ def persistence(c: Ctx) -> list[Alert]:
 
 def cluster_state(c: Ctx) -> list[Alert]:
     return [
-        _alert("RedisClusterStateNotOk", f"{c.m('redis_cluster_state')} == 0", "2m", "critical",
-               "Redis Cluster reports a failed state", "{{ $labels.instance }} reports cluster_state:fail for "
-               "{{ $labels.cluster }}.", "cachewatch-cluster/slots",
-               _node_test(c, [c.series("redis_cluster_state", "0x20")], [c.series("redis_cluster_state", "1x20")],
-                          f"{TEST_INSTANCE} reports cluster_state:fail for {c.cluster}.", scope="cluster"),
+        _gauge(c, "RedisClusterStateNotOk", "redis_cluster_state", "== 0", "0x20", "1x20", "2m", "critical",
+               "Redis Cluster reports a failed state",
+               "{{ $labels.instance }} reports cluster_state:fail for {{ $labels.cluster }}.",
+               f"{TEST_INSTANCE} reports cluster_state:fail for {c.cluster}.", "cachewatch-cluster/slots",
                "Some slots are not served: see RedisClusterSlotsFail and CLUSTER NODES.", scope="cluster"),
-        _alert("RedisClusterSlotsFail", f"{c.m('redis_cluster_slots_fail')} > 0", "2m", "critical",
+        _gauge(c, "RedisClusterSlotsFail", "redis_cluster_slots_fail", "> 0", "100x20", "0x20", "2m", "critical",
                "Redis Cluster has failed slots", "{{ $labels.instance }} sees {{ $value }} failed slots.",
-               "cachewatch-cluster/slots",
-               _node_test(c, [c.series("redis_cluster_slots_fail", "100x20")],
-                          [c.series("redis_cluster_slots_fail", "0x20")],
-                          f"{TEST_INSTANCE} sees 100 failed slots.", scope="cluster"),
+               f"{TEST_INSTANCE} sees 100 failed slots.", "cachewatch-cluster/slots",
                "A primary and all its replicas are down: restore a node or reassign the slots.", scope="cluster"),
-        _alert("RedisClusterSlotsPfail", f"{c.m('redis_cluster_slots_pfail')} > 0", "5m", "warning",
-               "Redis Cluster has slots in possible-failure state", "{{ $labels.instance }} sees {{ $value }} slots in "
-               "PFAIL.", "cachewatch-cluster/slots",
-               _node_test(c, [c.series("redis_cluster_slots_pfail", "10x20")],
-                          [c.series("redis_cluster_slots_pfail", "0x20")],
-                          f"{TEST_INSTANCE} sees 10 slots in PFAIL.", scope="cluster"),
-               "Nodes suspect each other: check the cluster bus network.", scope="cluster"),
+        _gauge(c, "RedisClusterSlotsPfail", "redis_cluster_slots_pfail", "> 0", "10x20", "0x20", "5m", "warning",
+               "Redis Cluster has slots in possible-failure state",
+               "{{ $labels.instance }} sees {{ $value }} slots in PFAIL.", f"{TEST_INSTANCE} sees 10 slots in PFAIL.",
+               "cachewatch-cluster/slots", "Nodes suspect each other: check the cluster bus network.",
+               scope="cluster"),
     ]
 
 
