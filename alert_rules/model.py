@@ -13,6 +13,8 @@ from typing import Literal
 
 import yaml
 
+from cachewatch.panels import resolve
+
 Severity = Literal["critical", "warning", "info"]
 ALERT_PREFIX = "Redis"
 
@@ -97,11 +99,12 @@ class Links:
         return f"{self.runbook_base_url}#{anchor}"
 
     def dashboard(self, panel: str, variables: tuple[str, ...], values: dict[str, str] | None = None) -> str:
-        """Grafana panel link; with ``values`` the label templates are expanded (for expected test output)."""
-        uid, _, key = panel.partition("/")
+        """Grafana panel link (``viewPanel`` takes the panel's fixed id from cachewatch.panels); with ``values``
+        the label templates are expanded (for expected test output)."""
+        uid, panel_id = resolve(panel)
         params = "".join(
             f"&var-{v}={values.get(v, '') if values is not None else '{{ $labels.' + v + ' }}'}" for v in variables)
-        return f"{self.grafana_url}/d/{uid}?viewPanel={key}{params}"
+        return f"{self.grafana_url}/d/{uid}?viewPanel={panel_id}{params}"
 
 
 def render_rule(rule: Alert | Record, links: Links) -> dict:

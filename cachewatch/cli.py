@@ -172,7 +172,8 @@ def add_spec_parsers(sub: argparse._SubParsersAction) -> None:
     check.add_argument("spec", metavar="SPEC", help="a .py file exposing `spec`, or YAML of the same schema")
     check.set_defaults(func=run_spec_check)
     gen = sub.add_parser("generate", help="spec → Prometheus rules, tests, scrape config, Alertmanager routing, "
-                         "PrometheusRule, jsonnet mixin, runbooks", allow_abbrev=False)
+                         "PrometheusRule, jsonnet mixin, runbooks, Grafana dashboards and provisioning",
+                         allow_abbrev=False)
     gen.add_argument("spec", metavar="SPEC", help="a .py file exposing `spec`, or YAML of the same schema")
     gen.add_argument("--out", required=True, metavar="DIR", help="directory to write the artifacts into")
     gen.set_defaults(func=run_generate)
@@ -214,13 +215,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from cachewatch.alert_rules.generate import generate
     from cachewatch.alert_rules.lint import CatalogLintError
+    from cachewatch.dashboards.generate import write as write_dashboards
 
     spec = _load(args.spec)
     if spec is None:
         return 2
     start = time.perf_counter()
     try:
-        written = generate(spec, Path(args.out))
+        written = generate(spec, Path(args.out)) + write_dashboards(spec, Path(args.out))
     except (CatalogLintError, ValueError) as exc:
         print(f"cachewatch generate: {exc}", file=sys.stderr)
         return 2

@@ -51,7 +51,8 @@ def test_generate_then_validate_passes_for_the_examples(example: str, tmp_path: 
     assert validated.returncode == 0, validated.stdout
     assert validated.stdout.strip().endswith("0 failed")
     for part in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml", "alertmanager/route-tests.yml",
-                 "kubernetes/prometheusrule.yaml", "mixin/mixin.libsonnet", "docs/runbooks.md"):
+                 "kubernetes/prometheusrule.yaml", "mixin/mixin.libsonnet", "docs/runbooks.md",
+                 "dashboards/cachewatch-node.json", "grafana/provisioning/datasources/cachewatch.yaml"):
         assert (out / part).is_file(), part
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ["cachewatch", "cachewatch.catalog", "cachewatch.cli", "cachewatch.exporter", "cachewatch.exporter.app",
-         "cachewatch.exporter.key_sampler", "cachewatch.exporter.webconfig", "cachewatch.local_redis"]
+         "cachewatch.exporter.key_sampler", "cachewatch.exporter.webconfig", "cachewatch.local_redis",
+         "cachewatch.spec", "cachewatch.alert_rules.generate", "cachewatch.dashboards.generate"]
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> str:

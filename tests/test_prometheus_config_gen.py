@@ -37,7 +37,7 @@ def sample_groups() -> list[RuleGroup]:
         name="RedisSampleDown", expr='redis_up{job="redis"} == 0', for_="1m", severity="critical",
         summary="A Redis node does not answer.",
         description='{{ $labels.instance }} of cluster "{{ $labels.cluster }}" has been down for 1m.',
-        runbook="redis-sample-down", panel="cachewatch-node/availability", dashboard_vars=("cluster", "instance"),
+        runbook="redis-sample-down", panel="cachewatch-node/up", dashboard_vars=("cluster", "instance"),
         test=AlertTest(fire=(Series(series, "0x20"),), quiet=(Series(series, "1x20"),),
                        exp_labels={"job": "redis", "instance": "10.0.0.1:6379", "cluster": "c1"},
                        exp_description='10.0.0.1:6379 of cluster "c1" has been down for 1m.'))

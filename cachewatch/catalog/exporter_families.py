@@ -112,7 +112,7 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     _f("redis_exporter_scrape_duration_seconds", S, "Durations of scrapes of this target.", unit="seconds",
        peer=True, group="exporter"),
     _f("redis_target_scrape_request_errors_total", C, "Rejected /scrape requests (bad or not allowed target).",
-       peer=True, group="exporter"),
+       peer=True, group="exporter", source=SELF),
     # --- exporter health, process-wide (/metrics only) --------------------------------------------------
     _f("redis_exporter_targets", G, "Targets with a persistent connection slot.", group="exporter",
        source=SELF),

@@ -17,7 +17,7 @@
               summary: "A Redis node does not answer.",
               description: "{{ $labels.instance }} of cluster \"{{ $labels.cluster }}\" has been down for 1m.",
               runbook_url: $._config.runbookBaseUrl + "#redis-sample-down",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=availability&var-cluster={{ $labels.cluster }}&var-instance={{ $labels.instance }}",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=1&var-cluster={{ $labels.cluster }}&var-instance={{ $labels.instance }}",
             },
           },
         ],

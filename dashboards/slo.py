@@ -1,0 +1,43 @@
+"""SLOs and business: error budgets, burn rates per window, SLA compliance and cost."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard as dm
+
+from cachewatch.dashboards.common import CLUSTER, SLO, Board, Q, m, thresholds
+from cachewatch.spec.model import FleetSpec
+
+UID = "cachewatch-slo"
+BURN_WINDOWS = ("5m", "1h", "6h", "1d", "3d")
+
+
+def build(spec: FleetSpec) -> dm.Dashboard:
+    slos = ", ".join(f"{s.name} ({s.kind}, {s.objective}% over {s.window})" for s in spec.slos) or "none in the spec"
+    budget = m("cachewatch:slo_error_budget:ratio", SLO)
+    b = Board(spec, UID, "SLOs and business", f"Error budgets and burn rates of the spec's SLOs ({slos}), SLA "
+              "compliance and cost.", extra_vars=("slo",))
+    b.row("SLOs")
+    b.panel("timeseries", "Burn rate per window", "SLI error ratio over each window / error budget: 1 spends the "
+            "budget exactly over the SLO window. Pages at 14.4× (1h & 5m) or 6× (6h & 30m), tickets at 3× and 1× "
+            "(30d windows; scaled for 28d and 7d).", "x",
+            [Q(f"{m('cachewatch:slo_sli_error:ratio_rate' + w, SLO)} / on (slo, team) {budget}", f"{{{{slo}}}} {w}")
+             for w in BURN_WINDOWS], key="burn-rate",
+            steps=thresholds((None, "green"), (1, "orange"), (6, "red")))
+    b.panel("stat", "Error budget left", "Share of each SLO's error budget left over its window.", "percentunit",
+            [Q(m("cachewatch:slo_error_budget_remaining:ratio", SLO), "{{slo}}")],
+            steps=thresholds((None, "red"), (0, "orange"), (0.25, "green")))
+    b.panel("timeseries", "SLI events", "Good and bad SLI events per second (availability: node-seconds).", "reqps",
+            [Q(m("cachewatch:slo_sli_events:rate5m", SLO), "all {{slo}}"),
+             Q(m("cachewatch:slo_sli_bad_events:rate5m", SLO), "bad {{slo}}")])
+    b.row("SLA and cost")
+    b.panel("timeseries", "SLA compliance", f"Node-time availability over 30d per cluster; target "
+            f"{spec.business.sla_target}%.", "percent", [Q(m("cachewatch:sla_compliance:percent", CLUSTER),
+                                                          "{{cluster}}")],
+            steps=thresholds((None, "red"), (spec.business.sla_target, "green")))
+    b.panel("timeseries", "Cost per GB-hour", f"Cost per hour / used GB, in {spec.business.currency}.", "currencyUSD"
+            if spec.business.currency == "USD" else "short",
+            [Q(m("cachewatch:cost_per_gb_hour:currency", CLUSTER), "{{cluster}}")])
+    b.panel("timeseries", "Cost per million requests", f"Cost per hour / million commands per hour, in "
+            f"{spec.business.currency}.", "currencyUSD" if spec.business.currency == "USD" else "short",
+            [Q(m("cachewatch:cost_per_million_requests:currency", CLUSTER), "{{cluster}}")])
+    return b.build()
