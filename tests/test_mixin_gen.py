@@ -90,7 +90,7 @@ def test_mixin_config_overrides_links(tmp_path: Path) -> None:
                 "grafanaUrl: 'https://g'}}; m.prometheusAlerts.groups[0].rules[0].annotations")
     annotations = evaluate(tmp_path / "mixin", override)
     assert annotations["runbook_url"] == "https://wiki/rb#redis-sample-down"
-    assert annotations["dashboard_url"].startswith("https://g/d/cachewatch-node?viewPanel=availability&var-cluster=")
+    assert annotations["dashboard_url"].startswith("https://g/d/cachewatch-node?viewPanel=1&var-cluster=")
 
 
 def test_mixin_golden_small() -> None:
