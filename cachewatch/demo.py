@@ -36,7 +36,8 @@ def _traffic(port: int) -> None:
 
 async def _run(addr: str, listen: str, serve: bool, traffic_port: int | None) -> None:
     host, _, port = listen.rpartition(":")
-    exporter = Exporter(ExporterSettings(redis_addr=addr, listen=listen))
+    # Latency data is normally refreshed every 60 s; the demo's two scrapes are a second apart.
+    exporter = Exporter(ExporterSettings(redis_addr=addr, listen=listen, latency_refresh_interval=0.001))
     await exporter.start(host, int(port))
     url = f"http://{host or '127.0.0.1'}:{exporter.port}/metrics"
     try:
