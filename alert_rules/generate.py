@@ -35,8 +35,10 @@ def _rule_name(rule: Alert | Record) -> str:
     return rule.name if isinstance(rule, Alert) else rule.record
 
 
-def generate(spec: FleetSpec, out: Path) -> list[Path]:
-    """Write every artifact under ``out``; returns the files written."""
+def generate(spec: FleetSpec, out: Path, dashboards: dict[str, dict] | None = None) -> list[Path]:
+    """Write every rules/routing artifact under ``out``; returns the files written. ``dashboards`` (uid →
+    JSON, from cachewatch.dashboards; the CLI passes them, the two parts do not import each other) join
+    the mixin as ``grafanaDashboards``."""
     groups = rule_groups(spec)
     links = Links(spec.links.runbook_base_url, spec.links.grafana_url)
     by_file: dict[str, list[RuleGroup]] = {}
@@ -56,7 +58,7 @@ def generate(spec: FleetSpec, out: Path) -> list[Path]:
     written += prometheus_config.write(spec, list(rule_docs), out)
     written += alertmanager.write(spec, out)
     written.append(kubernetes.write(spec, rule_docs, out))
-    written += mixin.write(spec, rule_docs, out)
+    written += mixin.write(spec, rule_docs, out, dashboards)
     written.append(runbooks.write(alerts_of(groups), out))
     return written
 

@@ -91,28 +91,34 @@ def config(spec: FleetSpec) -> dict:
     }
 
 
-def files(spec: FleetSpec, rule_docs: dict[str, dict]) -> dict[str, str]:
-    """File name → text of every file of the mixin."""
+def files(spec: FleetSpec, rule_docs: dict[str, dict], dashboards: dict[str, dict] | None = None
+          ) -> dict[str, str]:
+    """File name → text of every file of the mixin; ``dashboards`` (uid → dashboard JSON, as the dashboards
+    part renders them) become ``grafanaDashboards`` keyed ``<uid>.json``."""
     links = Links(spec.links.runbook_base_url, spec.links.grafana_url)
     header = HEADER.format(name=spec.name)
+    parts = ["config", "alerts", "rules"] + (["dashboards"] if dashboards else [])
     out = {
-        "mixin.libsonnet": header + "(import 'config.libsonnet') + (import 'alerts.libsonnet') + "
-                                    "(import 'rules.libsonnet')\n",
+        "mixin.libsonnet": header + " + ".join(f"(import '{part}.libsonnet')" for part in parts) + "\n",
         "config.libsonnet": header + f"{{\n  _config+:: {to_jsonnet(config(spec), 1)},\n}}\n",
     }
     for name, (field, kind) in SECTIONS.items():
         groups = to_jsonnet(split_groups(rule_docs, kind, links), 2)
         out[name] = header + f"{{\n  {field}+:: {{\n    groups+: {groups},\n  }},\n}}\n"
+    if dashboards:
+        boards = to_jsonnet({f"{uid}.json": board for uid, board in dashboards.items()}, 1)
+        out["dashboards.libsonnet"] = header + f"{{\n  grafanaDashboards+:: {boards},\n}}\n"
     out["jsonnetfile.json"] = json.dumps({"version": 1, "dependencies": [], "legacyImports": True}, indent=2) + "\n"
     out["README.md"] = README.format(name=spec.name, job=REDIS_JOB)
     return out
 
 
-def write(spec: FleetSpec, rule_docs: dict[str, dict], out: Path) -> list[Path]:
+def write(spec: FleetSpec, rule_docs: dict[str, dict], out: Path, dashboards: dict[str, dict] | None = None
+          ) -> list[Path]:
     directory = Path(out) / "mixin"
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in files(spec, rule_docs).items():
+    for name, text in files(spec, rule_docs, dashboards).items():
         (directory / name).write_text(text)
         paths.append(directory / name)
     return paths

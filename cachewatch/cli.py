@@ -215,6 +215,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from cachewatch.alert_rules.generate import generate
     from cachewatch.alert_rules.lint import CatalogLintError
+    from cachewatch.dashboards.generate import dashboards
     from cachewatch.dashboards.generate import write as write_dashboards
 
     spec = _load(args.spec)
@@ -222,7 +223,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return 2
     start = time.perf_counter()
     try:
-        written = generate(spec, Path(args.out)) + write_dashboards(spec, Path(args.out))
+        written = generate(spec, Path(args.out), dashboards(spec)) + write_dashboards(spec, Path(args.out))
     except (CatalogLintError, ValueError) as exc:
         print(f"cachewatch generate: {exc}", file=sys.stderr)
         return 2

@@ -129,3 +129,14 @@ def test_prometheus_rule_refuses_repeated_group_names() -> None:
 def test_prometheus_rule_golden_small(tmp_path: Path) -> None:
     spec = load_spec(EXAMPLES["small"])
     check_golden("prometheusrule-small.yaml", kubernetes.write(spec, sample_rule_docs(spec), tmp_path).read_text())
+
+
+def test_mixin_grafana_dashboards_render_exactly_the_generated_dashboards(tmp_path: Path) -> None:
+    from cachewatch.dashboards.generate import dashboards
+
+    spec = load_spec(EXAMPLES["small"])
+    boards = dashboards(spec)
+    mixin.write(spec, sample_rule_docs(spec), tmp_path, boards)
+    rendered = evaluate(tmp_path / "mixin", "(import 'mixin.libsonnet').grafanaDashboards")
+    assert rendered == {f"{uid}.json": board for uid, board in boards.items()}
+    assert evaluate(tmp_path / "mixin", "(import 'mixin.libsonnet').prometheusAlerts")["groups"]
