@@ -23,6 +23,7 @@ from cachewatch.exporter.exposition import CONTENT_TYPE, MetricSet
 from cachewatch.exporter.http_server import HttpServer, Request, Response
 from cachewatch.exporter.options import ExporterSettings, TlsSettings
 from cachewatch.exporter.pool import TargetPool
+from cachewatch.exporter.resp import classify
 from cachewatch.exporter.scraper import ScrapeSettings
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
@@ -219,9 +220,7 @@ class Exporter:
         scraper = self.pool.get(target, creds, profile)
         try:
             reply = await scraper.command(("CLUSTER", "NODES"), scrape_timeout(request, self.settings.scrape_timeout))
-        except Exception as exc:
-            from cachewatch.exporter.resp import classify
-
+        except Exception as exc:  # any failure becomes a bounded reason for the caller
             return Response(502, f"cluster discovery failed: {classify(exc)}\n")
         if isinstance(reply, Exception):
             return Response(502, "cluster discovery failed: target answered an error (not a cluster?)\n")
