@@ -226,7 +226,7 @@ def guarded(section: str, fn: Callable[..., None], *args: object) -> None:
     """Run one section; a bug or hostile reply costs that section, not the scrape."""
     try:
         fn(*args)
-    except Exception:
+    except Exception:  # isolation is the point: a bad reply costs its section, not the scrape
         log.warning("section failed to parse", extra={"section": section}, exc_info=True)
 
 

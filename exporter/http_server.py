@@ -147,7 +147,7 @@ class HttpServer:
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 try:
                     response = await self.handler(request)
-                except Exception:
+                except Exception:  # a handler bug answers 500; the server keeps serving
                     log.exception("request handler failed", extra={"path": request.path})
                     response = Response(500, "internal error\n")
                 gzip_ok = "gzip" in request.headers.get("accept-encoding", "")

@@ -150,7 +150,7 @@ class TargetScraper:
                 if self.settings.acl_log and "acl_log" in by_name:
                     await self._observe_acl_log(conn, by_name["acl_log"])
             metrics = self._build(by_name)
-        except Exception as exc:
+        except Exception as exc:  # every failure becomes redis_up 0 with a bounded reason
             reason = classify(exc)
             self._log_failure(reason, exc)
             if reason in ("timeout", "reply_too_large", "internal_error"):

@@ -37,7 +37,7 @@ def _from_python(path: Path) -> object:
         module_spec.loader.exec_module(module)
     except ValidationError as exc:  # built with the model classes inside the file
         raise SpecError(format_errors(exc, str(path))) from None
-    except Exception as exc:
+    except Exception as exc:  # a broken spec file is reported, not a crash of the CLI
         raise SpecError(f"{path}: {type(exc).__name__}: {exc}") from None
     if not hasattr(module, "spec"):
         raise SpecError(f"{path}: defines no variable named spec")
