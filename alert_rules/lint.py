@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import re
 
-from cachewatch.catalog import CATALOG
+from cachewatch.catalog import CATALOG, MetricType
 
 KEYWORDS = frozenset({"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right",
-                      "offset", "inf", "nan", "atan2"})
-_STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_RANGE = re.compile(r"\[[^\]]*\]")
-_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
-_FUNCTION = re.compile(r"\b[a-zA-Z_][a-zA-Z0-9_]*\s*\(")
-_IDENTIFIER = re.compile(r"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*")
-_NUMBER = re.compile(r"\b\d+(\.\d+)?([eE][+-]?\d+)?\b")
+                      "offset", "inf", "nan"})
+# What is not a metric name, removed in this order.
+_STRIP = tuple(re.compile(p) for p in (
+    r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`',  # strings
+    r"\{[^{}]*\}",  # label matchers
+    r"\[[^\]]*\]",  # ranges and subqueries
+    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",  # grouping clauses
+    r"\b[a-zA-Z_][a-zA-Z0-9_]*\s*(?=\()",  # function names
+    r"(?<![\w:])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[a-z]*",  # numbers and durations (offset 13m)
+))
+_IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 class CatalogLintError(ValueError):
@@ -26,20 +29,17 @@ class CatalogLintError(ValueError):
 
 
 def metric_names(expr: str) -> set[str]:
-    text = _STRING.sub(" ", expr)
-    text = _MATCHERS.sub(" ", text)
-    text = _RANGE.sub(" ", text)
-    text = _GROUPING.sub(" ", text)
-    text = _FUNCTION.sub(" ", text)
-    text = _NUMBER.sub(" ", text)
-    return {name for name in _IDENTIFIER.findall(text) if name not in KEYWORDS}
+    for pattern in _STRIP:
+        expr = pattern.sub(" ", expr)
+    return {name for name in _IDENTIFIER.findall(expr) if name.lower() not in KEYWORDS}
 
 
 def base_family(name: str) -> str:
     """Histogram and summary series (``_bucket``, ``_sum``, ``_count``) belong to their family."""
     for suffix in ("_bucket", "_sum", "_count"):
-        if name.endswith(suffix) and name[: -len(suffix)] in CATALOG:
-            return name[: -len(suffix)]
+        base = name.removesuffix(suffix)
+        if base != name and base in CATALOG and CATALOG[base].type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
+            return base
     return name
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from cachewatch.alert_rules import business, slo
+from cachewatch.alert_rules.lint import base_family, metric_names
 from cachewatch.alert_rules.model import (
     Alert,
     Links,
@@ -22,7 +23,7 @@ from cachewatch.alert_rules.model import (
     render_rule_file,
     render_rule_tests,
 )
-from cachewatch.catalog import CATALOG, MetricType
+from cachewatch.catalog import CATALOG
 from cachewatch.local_redis import require_binary
 from cachewatch.spec import SLO, Business, Cluster, Escalation, FleetSpec, Node, Region, Team, WebhookChannel, load_spec
 
@@ -101,33 +102,6 @@ def near(expr: str, value: float, at: str, labels: str) -> dict:
 
 
 # --- a small PromQL identifier extractor, local to this test (the shared lint lives in alert_rules/lint.py) --
-KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
-            "group_right", "inf", "nan"}
-STRIP = [re.compile(p) for p in (
-    r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`',  # strings
-    r"\{[^{}]*\}",  # label matchers
-    r"\[[^\]]*\]",  # ranges and subqueries
-    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",  # grouping clauses
-    r"\b[a-zA-Z_][a-zA-Z0-9_]*\s*(?=\()",  # function names
-    r"(?<![\w:])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[a-z]*",  # numbers and durations (offset 13m)
-)]
-IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-def metric_names(expr: str) -> set[str]:
-    for pattern in STRIP:
-        expr = pattern.sub(" ", expr)
-    return {name for name in IDENT.findall(expr) if name.lower() not in KEYWORDS}
-
-
-def family_of(name: str) -> str:
-    for suffix in ("_bucket", "_count", "_sum"):
-        base = name.removesuffix(suffix)
-        if base != name and base in CATALOG and CATALOG[base].type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
-            return base
-    return name
-
-
 def test_extractor_finds_metrics_and_nothing_else() -> None:
     expr = ('sum(max by (job, instance) (rate(x_bucket{le=~"(1|2)(\\\\.0)?",a="b"}[5m]))) / on (slo) group_left () '
             'clamp_min(y:z:rate5m{slo="a"} offset 13m, 0) > bool 1e-9 and vector(1) or min_over_time(w[2h:1m])')
@@ -154,7 +128,7 @@ def test_every_metric_in_every_expression_is_in_the_catalog(example: Path) -> No
     for rule in rules:
         names = metric_names(rule.expr)
         assert names or rule.expr.startswith("vector("), rule.expr
-        missing = {n for n in names if family_of(n) not in CATALOG}
+        missing = {n for n in names if base_family(n) not in CATALOG}
         assert not missing, f"{getattr(rule, 'record', getattr(rule, 'name', ''))}: {missing}"
     assert {r.record for r in rules if isinstance(r, Record)} <= set(CATALOG)
 
