@@ -8,7 +8,6 @@ talks to a Redis that the machine may already run on 6379.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -273,6 +272,3 @@ def make_tls_files(directory: Path, server_name: str = "localhost") -> TlsFiles:
         client_key=directory / "client.key",
     )
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

@@ -71,9 +71,6 @@ class TargetPool:
             self._drop(key)
         return len(idle)
 
-    def __len__(self) -> int:
-        return len(self._scrapers)
-
     def _drop(self, key: PoolKey) -> None:
         scraper = self._scrapers.pop(key, None)
         if scraper is not None:

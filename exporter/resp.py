@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import socket
 import ssl
-import time
 from collections.abc import Sequence
 
 import hiredis
@@ -169,9 +168,3 @@ class Connection:
             with contextlib.suppress(Exception):
                 self._writer.close()
 
-
-async def timed_open(**kwargs) -> tuple[Connection, float]:
-    """Open a connection and return it with the seconds the connect took."""
-    start = time.perf_counter()
-    conn = await Connection.open(**kwargs)
-    return conn, time.perf_counter() - start
