@@ -1,7 +1,8 @@
 """Structured JSON logs with secrets scrubbed, shared by every cachewatch part.
 
-Each line: ``ts``, ``level``, ``msg``, ``logger`` plus any ``extra`` fields (and
-``trace_id``/``span_id`` when a caller puts them there). Every secret the process
+Each line: ``ts``, ``level``, ``msg``, ``logger`` plus any ``extra`` fields, and
+``trace_id``/``span_id`` of the current OpenTelemetry span when the line is logged inside one
+(or when a caller puts them there). Every secret the process
 loads is registered here, and every rendered line is scrubbed of registered
 secrets and of URL userinfo, so a careless log call cannot leak a password.
 """
@@ -45,6 +46,18 @@ def redact(text: str) -> str:
     return text
 
 
+def current_trace_ids() -> dict[str, str]:
+    """``trace_id``/``span_id`` of the current span (W3C hex), or nothing outside a span."""
+    try:
+        from opentelemetry import trace
+    except ImportError:  # the exporter alone does not need OpenTelemetry
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields from ``logger.info(msg, extra={...})`` are kept."""
 
@@ -58,6 +71,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
+        if "trace_id" not in entry:
+            entry.update(current_trace_ids())
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, default=str, ensure_ascii=False))

@@ -36,6 +36,15 @@ def redis_replica(redis_primary: RedisServer) -> RedisServer:
 
 
 @pytest.fixture(scope="session")
+def redis_app() -> RedisServer:
+    """A plain standalone server for client-library tests, apart from the exporter's (their traffic stays out of
+    the exporter's counters and vice versa)."""
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_cluster() -> RedisCluster:
     cluster = start_cluster(3)
     yield cluster

@@ -19,8 +19,9 @@ def _prom(name: str, kind: MetricType, help_: str, labels: tuple[str, ...] = ())
 
 
 CLIENT_FAMILIES: tuple[Family, ...] = (
-    _client("cache_requests_total", C, "Cache reads by operation and result (hit or miss); MGET counts per key.",
-            ("cache", "operation", "result")),
+    _client("cache_requests_total", C, "Cache reads by operation and result (hit or miss); MGET counts per key. "
+            "key_class is the matching user-given key pattern (other when none matches), empty without patterns.",
+            ("cache", "operation", "result", "key_class")),
     _client("db_client_operation_duration_seconds", H, "Client-side duration of Redis operations (OpenTelemetry "
             "db.client.operation.duration in Prometheus form), with buckets below 100 µs.",
             ("db_system_name", "db_operation_name", "cache"), "seconds"),
@@ -30,6 +31,9 @@ CLIENT_FAMILIES: tuple[Family, ...] = (
     _client("cache_pool_max_connections", G, "Configured maximum size of the connection pool.", ("cache",)),
     _client("cache_pool_wait_seconds", H, "Time spent waiting for a pooled connection.", ("cache",), "seconds"),
     _client("cache_connection_errors_total", C, "Failures to create a new connection.", ("cache",)),
+    _client("cache_tracing_spans_exported_total", C, "Spans handed to the OTLP exporter successfully.", ()),
+    _client("cache_tracing_spans_dropped_total", C, "Spans lost on the way to the trace backend: queue_full (the "
+            "backend is slow or down and the bounded queue overflowed), export_failed, or shutdown.", ("reason",)),
 )
 
 PROMETHEUS_FAMILIES: tuple[Family, ...] = (

@@ -1,0 +1,35 @@
+"""cachewatch.tracing: Prometheus metrics and OpenTelemetry spans for redis-py clients, and cache layers.
+
+Quick start::
+
+    import redis
+    from cachewatch.tracing import configure_tracing, instrument
+    configure_tracing(sample_ratio=0.01)          # OTLP to Jaeger on 127.0.0.1:4318
+    client = instrument(redis.Redis(), cache="sessions").client
+"""
+
+from cachewatch.tracing.export import ExportProcessor, Tracing, TracingSettings, configure_tracing
+from cachewatch.tracing.facades import CacheMetricsCollector, CacheTracingService
+from cachewatch.tracing.instrument import Instrumentation, instrument, instrumentation_of, uninstrument
+from cachewatch.tracing.keys import KeyClassifier
+from cachewatch.tracing.metrics import ClientMetrics, metrics_for
+from cachewatch.tracing.sampling import make_sampler
+from cachewatch.tracing.spans import SpanFactory
+
+__all__ = [
+    "CacheMetricsCollector",
+    "CacheTracingService",
+    "ClientMetrics",
+    "ExportProcessor",
+    "Instrumentation",
+    "KeyClassifier",
+    "SpanFactory",
+    "Tracing",
+    "TracingSettings",
+    "configure_tracing",
+    "instrument",
+    "instrumentation_of",
+    "make_sampler",
+    "metrics_for",
+    "uninstrument",
+]

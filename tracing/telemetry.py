@@ -1,0 +1,257 @@
+"""What one instrumented client records per operation: metrics (cached prometheus_client children), the span,
+and a rate-limited JSON log line for errors and slow operations. Shared by the sync and asyncio wrappers.
+
+Every method here is called inside ``try`` blocks of the wrappers: if recording fails, the command's result or
+exception reaches the application unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from cachewatch.tracing.keys import KeyClassifier
+from cachewatch.tracing.metrics import DB_SYSTEM, ClientMetrics
+from cachewatch.tracing.operations import (
+    MAX_OPERATIONS,
+    OTHER,
+    PER_KEY_REPLIES,
+    READS,
+    HitCounter,
+    error_type,
+    normalize,
+    sanitize,
+)
+from cachewatch.tracing.spans import SpanFactory, record_error
+
+log = logging.getLogger("cachewatch.tracing")
+Attributes = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Op:
+    """One operation label with its metric children resolved once (label lookups cost ~0.6 µs each)."""
+
+    name: str
+    duration: Any
+    reads: HitCounter | None
+    hit: Any
+    miss: Any
+    errors: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LogLimiter:
+    """At most ``per_second`` log lines a second per client; the next line says how many were suppressed. An
+    outage at a million operations a second must not become a million log lines a second."""
+
+    per_second: int = 10
+    window: int = 0
+    used: int = 0
+    suppressed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit(self) -> int | None:
+        """None when the line must be dropped, else the number suppressed since the last admitted line."""
+        now = int(time.monotonic())
+        with self.lock:
+            if now != self.window:
+                self.window, self.used = now, 0
+            if self.used >= self.per_second:
+                self.suppressed += 1
+                return None
+            self.used += 1
+            dropped, self.suppressed = self.suppressed, 0
+            return dropped
+
+
+class Telemetry:
+    """Recording for one client: ``cache`` names it in every series."""
+
+    def __init__(self, metrics: ClientMetrics, spans: SpanFactory, *, cache: str, server: tuple[str, int | None],
+                 namespace: str, key_classes: KeyClassifier | None, query_text: bool, slow_threshold: float,
+                 node_of: Callable[[Sequence[Any]], tuple[str, int | None]] | None = None) -> None:
+        self.metrics = metrics
+        self.spans = spans
+        self.cache = cache
+        self.server = server
+        self.namespace = namespace
+        self.key_classes = key_classes
+        self.query_text = query_text
+        self.slow_threshold = slow_threshold
+        self.node_of = node_of
+        self.ops: dict[Any, Op] = {}
+        self.limiter = LogLimiter()
+        self._lock = threading.Lock()
+
+    # --- operations ----------------------------------------------------------------------------------------
+    def op(self, raw_name: Any) -> Op:
+        """The Op of a command name as the application passed it (cached under that exact name)."""
+        found = self.ops.get(raw_name)
+        if found is not None:
+            return found
+        with self._lock:
+            name = normalize(raw_name)
+            known = {op.name for op in self.ops.values()}
+            if name not in known and len(known) >= MAX_OPERATIONS:
+                name = OTHER
+            op = self._build(name)
+            self.ops[raw_name] = op
+            return op
+
+    def _build(self, name: str) -> Op:
+        m = self.metrics
+        reads = READS.get(name)
+        return Op(name=name,
+                  duration=m.duration.labels(DB_SYSTEM, name, self.cache),
+                  reads=reads,
+                  hit=m.requests.labels(self.cache, name, "hit", "") if reads else None,
+                  miss=m.requests.labels(self.cache, name, "miss", "") if reads else None)
+
+    # --- spans ---------------------------------------------------------------------------------------------
+    def attributes(self, name: str, args: Sequence[Any] = (), batch: int = 0) -> Attributes:
+        address, port = self.node_of(args) if self.node_of is not None and args else self.server
+        attrs: Attributes = {"db.system.name": DB_SYSTEM, "db.operation.name": name, "db.namespace": self.namespace,
+                             "server.address": address, "cache.name": self.cache}
+        if port is not None:
+            attrs["server.port"] = port
+        if batch:
+            attrs["db.operation.batch.size"] = batch
+        if self.query_text and args:
+            attrs["db.query.text"] = sanitize(args)
+        return attrs
+
+    def start(self, op: Op, args: Sequence[Any]) -> Span | None:
+        return self.spans.start_leaf(op.name, lambda: self.attributes(op.name, args))
+
+    # --- outcomes ------------------------------------------------------------------------------------------
+    def succeeded(self, op: Op, args: Sequence[Any], reply: Any, elapsed: float, span: Span | None) -> None:
+        hits = misses = 0
+        if op.reads is not None:
+            hits, misses = op.reads(reply, args)
+            if self.key_classes is None:
+                if hits:
+                    op.hit.inc(hits)
+                if misses:
+                    op.miss.inc(misses)
+            else:
+                self._count_by_class(op, args, reply, hits, misses)
+        if span is None:
+            op.duration.observe(elapsed)
+            if elapsed >= self.slow_threshold:
+                self._slow(op, args, elapsed)
+            return
+        if op.reads is not None:
+            _set_hit(span, hits, misses)
+        self._observe_with_exemplar(op, elapsed, span)
+        if elapsed >= self.slow_threshold:
+            self._log("slow operation", op.name, elapsed, span, None)
+        span.end()
+
+    def failed(self, op: Op, args: Sequence[Any], exc: BaseException, elapsed: float, span: Span | None) -> None:
+        kind = error_type(exc)
+        counter = op.errors.get(kind)
+        if counter is None:
+            counter = op.errors.setdefault(kind, self.metrics.errors.labels(self.cache, op.name, kind))
+        counter.inc()
+        if span is None and self.spans.keeps_unsampled:
+            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
+        if span is None:
+            op.duration.observe(elapsed)
+        else:
+            record_error(span, exc)
+            self._observe_with_exemplar(op, elapsed, span)
+        if kind != "watch":
+            self._log("cache operation failed", op.name, elapsed, span, kind)
+        if span is not None:
+            span.end()
+
+    def _slow(self, op: Op, args: Sequence[Any], elapsed: float) -> None:
+        span = None
+        if self.spans.keeps_unsampled:
+            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
+        self._log("slow operation", op.name, elapsed, span, None)
+        if span is not None:
+            span.end()
+
+    def _observe_with_exemplar(self, op: Op, elapsed: float, span: Span) -> None:
+        ctx = span.get_span_context()
+        if ctx.trace_flags.sampled:
+            op.duration.observe(elapsed, {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"})
+        else:
+            op.duration.observe(elapsed)
+
+    def _count_by_class(self, op: Op, args: Sequence[Any], reply: Any, hits: int, misses: int) -> None:
+        classify = self.key_classes.classify
+        if op.name in PER_KEY_REPLIES and isinstance(reply, list | tuple):
+            for key, value in zip(args[1:], reply, strict=False):
+                self.metrics.requests.labels(self.cache, op.name, "miss" if value is None else "hit",
+                                             classify(key)).inc()
+            return
+        key_class = classify(args[1]) if len(args) > 1 else "other"
+        if hits:
+            self.metrics.requests.labels(self.cache, op.name, "hit", key_class).inc(hits)
+        if misses:
+            self.metrics.requests.labels(self.cache, op.name, "miss", key_class).inc(misses)
+
+    def _log(self, message: str, operation: str, elapsed: float, span: Span | None, kind: str | None) -> None:
+        suppressed = self.limiter.admit()
+        if suppressed is None:
+            return
+        ctx = (span or trace.get_current_span()).get_span_context()
+        extra: dict[str, Any] = {"cache": self.cache, "operation": operation,
+                                 "duration_ms": round(elapsed * 1000, 3)}
+        if kind is not None:
+            extra["error_type"] = kind
+        if ctx.is_valid:
+            extra["trace_id"], extra["span_id"] = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+        if suppressed:
+            extra["suppressed"] = suppressed
+        log.warning(message, extra=extra)
+
+    # --- pipelines -----------------------------------------------------------------------------------------
+    def batch_name(self, kind: str, queued: Sequence[Sequence[Any]]) -> str:
+        """``PIPELINE``/``MULTI``, or ``PIPELINE GET`` when every queued command is the same (DB semconv)."""
+        names = {normalize(args[0]) for args in queued if args}
+        return f"{kind} {names.pop()}" if len(names) == 1 else kind
+
+    def count_batch(self, queued: Sequence[Sequence[Any]], replies: Sequence[Any]) -> tuple[int, int]:
+        """Hits and misses of the read commands inside a pipeline, per command, from their replies."""
+        total_hits = total_misses = 0
+        for args, reply in zip(queued, replies, strict=False):
+            if not args or isinstance(reply, BaseException):
+                continue
+            op = self.op(args[0])
+            if op.reads is None:
+                continue
+            hits, misses = op.reads(reply, args)
+            total_hits += hits
+            total_misses += misses
+            if self.key_classes is None:
+                if hits:
+                    op.hit.inc(hits)
+                if misses:
+                    op.miss.inc(misses)
+            else:
+                self._count_by_class(op, args, reply, hits, misses)
+        return total_hits, total_misses
+
+
+def _started_ns(elapsed: float) -> int:
+    """Wall-clock start of an operation that just ended after ``elapsed`` seconds (for spans made after it)."""
+    return time.time_ns() - int(elapsed * 1e9)
+
+
+def _set_hit(span: Span, hits: int, misses: int) -> None:
+    if hits + misses == 1:
+        span.set_attribute("cache.hit", hits == 1)
+    elif hits + misses > 1:
+        span.set_attribute("cache.hit_count", hits)
+        span.set_attribute("cache.miss_count", misses)
