@@ -90,7 +90,11 @@ def async_command(original: Callable[..., Any], tel: Telemetry) -> Callable[...,
 
 # --- pipelines and transactions -----------------------------------------------------------------------------------
 def _transactional(pipe: Any) -> bool:
-    return bool(getattr(pipe, "transaction", False) or getattr(pipe, "explicit_transaction", False))
+    """MULTI/EXEC or plain pipeline. The flag is ``transaction`` on sync pipelines and ``is_transaction`` on
+    asyncio ones (where ``transaction`` is the client's method): read instance attributes only."""
+    attrs = vars(pipe)
+    flag = attrs.get("is_transaction", attrs.get("transaction", False))
+    return flag is True or attrs.get("explicit_transaction") is True
 
 
 class PipelineRecorder:
