@@ -9,6 +9,10 @@ parameter; static configs cannot carry ``params``, so it travels as the label ``
 With several exporter addresses the targets are sharded by ``hashmod`` of the target URL: one job per
 exporter (``redis-<i>``, job names must be unique) keeps the targets whose hash is ``i`` and relabels
 ``job`` back to ``redis``, so every alert and dashboard sees ``job="redis"`` whatever the sharding.
+
+Applications using cachewatch.tracing serve prometheus_client metrics; job ``cachewatch-apps`` scrapes them with
+the bounded labels ``application`` and ``team``. Their exemplars (trace ids of sampled spans) exist only in the
+OpenMetrics format, which Prometheus asks for first by default; storing them needs ``exemplar-storage``.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from cachewatch.alert_rules.model import duration
-from cachewatch.spec import FleetSpec
+from cachewatch.spec import Application, FleetSpec
 
 REDIS_JOB = "redis"
 EXPORTER_JOB = "cachewatch-exporter"
+APPS_JOB = "cachewatch-apps"
+DEFAULT_METRICS_PATH = "/metrics"
 SCRAPE_PATH = "/scrape"
 SCHEME_LABEL = "__scheme_redis"
 HASH_LABEL = "__tmp_hash"
@@ -76,6 +82,25 @@ def redis_jobs(spec: FleetSpec) -> list[dict]:
     return [redis_job(spec, address, i) for i, address in enumerate(addresses)]
 
 
+def app_targets(spec: FleetSpec) -> list[dict]:
+    """One static config per application, all its instances as targets."""
+    return [{"targets": list(app.targets), "labels": app_labels(app)} for app in spec.applications]
+
+
+def app_labels(app: Application) -> dict[str, str]:
+    labels = {"application": app.name, "team": app.team}
+    if app.metrics_path != DEFAULT_METRICS_PATH:  # the job has one metrics_path; a target label overrides it
+        labels["__metrics_path__"] = app.metrics_path
+    return labels
+
+
+def apps_jobs(spec: FleetSpec) -> list[dict]:
+    """The applications' own metrics (client hit ratio, latency with exemplars); no job without applications."""
+    if not spec.applications:
+        return []
+    return [{"job_name": APPS_JOB, "metrics_path": DEFAULT_METRICS_PATH, "static_configs": app_targets(spec)}]
+
+
 def alertmanagers(urls: list[str]) -> list[dict]:
     """``host:port`` or ``http(s)://host:port/prefix``; one alertmanager config per (scheme, path prefix)."""
     grouped: dict[tuple[str, str], list[str]] = {}
@@ -107,6 +132,7 @@ def prometheus_config(spec: FleetSpec, rule_files: list[str]) -> dict:
         "scrape_configs": [
             *redis_jobs(spec),
             {"job_name": EXPORTER_JOB, "static_configs": [{"targets": list(spec.exporter.addresses)}]},
+            *apps_jobs(spec),
         ],
     }
 
@@ -124,7 +150,14 @@ HEADER = """\
 # {sharding}
 # Each exporter must allow every node address (--allow-target / allow_targets in its config).
 # Job "{exporter_job}" scrapes each exporter's own /metrics.
-"""
+{apps}"""
+
+APPS = {
+    False: "",
+    True: "# Job \"{job}\": the prometheus_client endpoints of every application ({n}), labels application, team.\n"
+          "# Their exemplars (trace ids) come only in OpenMetrics, which Prometheus negotiates by default;\n"
+          "# storing them needs --enable-feature=exemplar-storage.\n",
+}
 
 SHARDING = {
     True: "One exporter: a single job.",
@@ -163,7 +196,8 @@ def render(spec: FleetSpec, rule_files: list[str]) -> str:
         name=spec.name, job=REDIS_JOB, exporter_job=EXPORTER_JOB, path=SCRAPE_PATH,
         nodes=sum(len(c.nodes) for _, c in spec.clusters),
         flags=" \\\n".join(f"#     {flag}" for flag in run_flags(spec)),
-        sharding=SHARDING[n == 1].format(n=n, job=REDIS_JOB, last=n - 1))
+        sharding=SHARDING[n == 1].format(n=n, job=REDIS_JOB, last=n - 1),
+        apps=APPS[bool(spec.applications)].format(job=APPS_JOB, n=len(spec.applications)))
     return header + yaml.dump(prometheus_config(spec, rule_files), Dumper=NoAliasDumper, sort_keys=False,
                               allow_unicode=True, width=WIDTH)
 

@@ -172,7 +172,8 @@ def add_spec_parsers(sub: argparse._SubParsersAction) -> None:
     check.add_argument("spec", metavar="SPEC", help="a .py file exposing `spec`, or YAML of the same schema")
     check.set_defaults(func=run_spec_check)
     gen = sub.add_parser("generate", help="spec → Prometheus rules, tests, scrape config, Alertmanager routing, "
-                         "PrometheusRule, jsonnet mixin, runbooks, Grafana dashboards and provisioning",
+                         "PrometheusRule, jsonnet mixin, runbooks, Grafana dashboards and provisioning, "
+                         "tail-sampling configs for an OpenTelemetry Collector and Jaeger v2",
                          allow_abbrev=False)
     gen.add_argument("spec", metavar="SPEC", help="a .py file exposing `spec`, or YAML of the same schema")
     gen.add_argument("--out", required=True, metavar="DIR", help="directory to write the artifacts into")
@@ -217,13 +218,15 @@ def run_generate(args: argparse.Namespace) -> int:
     from cachewatch.alert_rules.lint import CatalogLintError
     from cachewatch.dashboards.generate import dashboards
     from cachewatch.dashboards.generate import write as write_dashboards
+    from cachewatch.tracing.collector_config import write as write_tracing
 
     spec = _load(args.spec)
     if spec is None:
         return 2
     start = time.perf_counter()
-    try:
-        written = generate(spec, Path(args.out), dashboards(spec)) + write_dashboards(spec, Path(args.out))
+    out = Path(args.out)
+    try:  # the parts meet only here: each writes its own artifacts from the same spec
+        written = generate(spec, out, dashboards(spec)) + write_dashboards(spec, out) + write_tracing(spec, out)
     except (CatalogLintError, ValueError) as exc:
         print(f"cachewatch generate: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind,
-an SLO of each kind, maintenance windows and business hours. Secrets are references only."""
+an SLO of each kind, maintenance windows and business hours, two applications using cachewatch.tracing,
+and traces tail-sampled by a collector in front of Jaeger. Secrets are references only."""
 
 from cachewatch.spec import (
     SLO,
+    Application,
     Business,
     Cluster,
     EmailChannel,
@@ -16,13 +18,17 @@ from cachewatch.spec import (
     Region,
     SecretRef,
     SlackChannel,
+    TailSampling,
     Team,
     TimeWindow,
+    Tracing,
     WebhookChannel,
 )
 
 REGIONS = {"eu-west": 10, "us-east": 10, "ap-south": 10}  # region → shards per cluster
 CLUSTERS = {"sessions": "identity", "catalog": "commerce"}  # cluster → owning team
+# application → (owning team, subnet of its instances, metrics path)
+APPS = {"login": ("identity", 20, "/metrics"), "storefront": ("commerce", 30, "/internal/metrics")}
 
 
 def shard_nodes(region_index: int, cluster_index: int, shards: int) -> list[Node]:
@@ -91,4 +97,13 @@ spec = FleetSpec(
     links=Links(runbook_base_url="https://runbooks.example.com/cachewatch",
                 grafana_url="https://grafana.example.com",
                 alertmanager_urls=["alertmanager-0.monitoring:9093", "alertmanager-1.monitoring:9093"]),
+    # Apps send every trace (sample_ratio 1.0) to a collector that keeps errors, >5 ms traces and 5% of the rest.
+    tracing=Tracing(sample_ratio=1.0, slow_threshold="5ms", otlp_endpoint="http://otel-collector.tracing:4318",
+                    tail_sampling=TailSampling(decision_wait="15s", base_ratio=0.05,
+                                               jaeger_endpoint="jaeger-collector.tracing:4317")),
+    applications=[
+        Application(name=app, team=team, metrics_path=path,
+                    targets=[f"10.{r}.{subnet}.{host}:8000" for r in range(len(REGIONS)) for host in (10, 11)])
+        for app, (team, subnet, path) in APPS.items()
+    ],
 )

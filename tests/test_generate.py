@@ -52,8 +52,10 @@ def test_generate_then_validate_passes_for_the_examples(example: str, tmp_path: 
     assert validated.stdout.strip().endswith("0 failed")
     for part in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml", "alertmanager/route-tests.yml",
                  "kubernetes/prometheusrule.yaml", "mixin/mixin.libsonnet", "docs/runbooks.md",
-                 "dashboards/cachewatch-node.json", "grafana/provisioning/datasources/cachewatch.yaml"):
+                 "dashboards/cachewatch-node.json", "grafana/provisioning/datasources/cachewatch.yaml",
+                 "tracing/otelcol-tail-sampling.yaml", "tracing/jaeger-v2.yaml"):
         assert (out / part).is_file(), part
+    assert "job_name: cachewatch-apps" in (out / "prometheus" / "prometheus.yml").read_text()
 
 
 def test_generating_the_120_node_fleet_takes_under_two_seconds(tmp_path: Path) -> None:

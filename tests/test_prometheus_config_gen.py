@@ -16,11 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
 from cachewatch.alert_rules import prometheus_config
 from cachewatch.alert_rules.model import Alert, AlertTest, Links, Record, RuleGroup, Series, render_rule_file
 from cachewatch.local_redis import free_port, require_binary
-from cachewatch.spec import ExporterDeployment, FleetSpec, Intervals, load_spec
+from cachewatch.spec import Application, ExporterDeployment, FleetSpec, Intervals, load_spec
 from tests.helpers import start_exporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +100,8 @@ def target_url(spec: FleetSpec, address: str) -> str:
 
 
 def redis_jobs(config: dict) -> list[dict]:
-    return [job for job in config["scrape_configs"] if job["job_name"] != prometheus_config.EXPORTER_JOB]
+    others = {prometheus_config.EXPORTER_JOB, prometheus_config.APPS_JOB}
+    return [job for job in config["scrape_configs"] if job["job_name"] not in others]
 
 
 @contextlib.contextmanager
@@ -284,3 +286,51 @@ def test_real_prometheus_and_exporter_scrape_real_redis_nodes(tmp_path: Path, re
             (tmp_path / "prometheus.log").read_text()[-3000:])
     finally:
         exporter.stop()
+
+
+def test_real_prometheus_scrapes_an_application_and_stores_its_exemplars(tmp_path: Path) -> None:
+    """The apps job's labels and metrics path reach a real Prometheus, and prometheus_client's exemplars (served
+    only as OpenMetrics) are stored under the header's flags: the trace id a dashboard links to Jaeger with."""
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    registry = CollectorRegistry()
+    Histogram("cachewatch_test_op_duration_seconds", "test", registry=registry).observe(0.004, {"trace_id": trace_id})
+    app = f"127.0.0.1:{free_port()}"
+    server, _ = start_http_server(int(app.rsplit(":", 1)[1]), addr="127.0.0.1", registry=registry)
+    try:
+        small = load_spec(EXAMPLES["small"])
+        spec = small.model_copy(update={
+            "exporter": ExporterDeployment(addresses=[f"127.0.0.1:{free_port()}"]),
+            "links": small.links.model_copy(update={"alertmanager_urls": [f"127.0.0.1:{free_port()}"]}),
+            "intervals": Intervals(scrape=1, scrape_timeout=0.9, evaluation=1),
+            "applications": [Application(name="demo-app", team="platform", targets=[app],
+                                         metrics_path="/app/metrics")]})
+        config = generate(spec, tmp_path)
+        with running_prometheus(spec, config, tmp_path) as port:
+            targets = active_targets(port, tmp_path / "prometheus.log", want=4)
+            exemplars = wait_for_exemplars(port, "cachewatch_test_op_duration_seconds_bucket")
+    finally:
+        server.shutdown()
+        server.server_close()
+    [target] = [t for t in targets if t["scrapePool"] == prometheus_config.APPS_JOB]
+    assert target["labels"] == {"job": "cachewatch-apps", "instance": app, "application": "demo-app",
+                                "team": "platform"}
+    assert urlsplit(target["scrapeUrl"]).path == "/app/metrics"
+    [series] = exemplars
+    assert series["seriesLabels"]["application"] == "demo-app" and series["seriesLabels"]["le"] == "0.005"
+    assert [e["labels"] for e in series["exemplars"]] == [{"trace_id": trace_id}]
+
+
+def wait_for_exemplars(port: int, metric: str, timeout: float = 40.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = time.time()
+        query = urllib.parse.urlencode({"query": metric, "start": now - 3600, "end": now + 3600 * 24 * 365})
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query_exemplars?{query}", timeout=5) as r:
+                found = json.load(r)["data"]
+        except OSError:
+            found = []
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"no exemplars of {metric} after {timeout}s")

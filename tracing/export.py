@@ -18,6 +18,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -26,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 
-from cachewatch.logs import redact
+from cachewatch.logs import REDACTED, redact
 from cachewatch.tracing.metrics import metrics_for
 from cachewatch.tracing.sampling import make_sampler, ratio_from_env
 from cachewatch.tracing.spans import ON_END_ONLY_PROCESSORS
@@ -55,8 +56,11 @@ class ExportProcessor(SpanProcessor):
                          for reason in ("queue_full", "export_failed", "shutdown")}
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._export_lock = threading.Lock()
+        self._admit_lock = threading.Lock()  # check-and-append of producers, so the bound holds under threads
         self._wake = threading.Event()
+        self._halt = threading.Event()  # set by shutdown: ends a back-off wait at once
         self._stopped = False
+        self._deadline = 0.0  # monotonic end of the shutdown flush, set before _stopped
         self._start_worker()
         if hasattr(os, "register_at_fork"):
             ref = weakref.WeakMethod(self._after_fork)
@@ -67,32 +71,51 @@ class ExportProcessor(SpanProcessor):
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._stopped:
-            self._dropped["shutdown"].inc()
-            return
         if not span.context.trace_flags.sampled and not self._worth_keeping(span):
-            return
-        if len(self._queue) >= self.max_queue_size:
-            self._dropped["queue_full"].inc()
-            return
-        self._queue.append(span)
-        if len(self._queue) >= self.max_batch_size:
+            return  # never meant for export: not a drop, even after shutdown
+        queue = self._queue
+        with self._admit_lock:  # check-and-append as one step; also orders it before shutdown's final count
+            if self._stopped:
+                reason = "shutdown"
+            elif len(queue) < self.max_queue_size:
+                queue.append(span)
+                reason = ""
+            else:
+                reason = "queue_full"
+        if reason:
+            self._dropped[reason].inc()
+        elif len(queue) >= self.max_batch_size:
             self._wake.set()
 
     def shutdown(self) -> None:
+        """Export what is queued until ``shutdown_timeout``, then count the rest as dropped (``shutdown``).
+
+        An export still in flight to a hung backend is not abandoned: the exporter is shut down (which ends the
+        OTLP exporters' retry back-off and cancels gRPC calls) and the worker is awaited once more, bounded by
+        ``shutdown_timeout`` again, so that its batch is counted and no worker thread outlives the call."""
         if self._stopped:
             return
-        self._stopped = True
+        self._deadline = time.monotonic() + self.shutdown_timeout
+        with self._admit_lock:
+            self._stopped = True
+        self._halt.set()
         self._wake.set()
         self._worker.join(self.shutdown_timeout)
-        left = len(self._queue)
-        if left:
-            self._queue.clear()
-            self._dropped["shutdown"].inc(left)
         try:
             self.exporter.shutdown()
         except Exception:
             log.warning("span exporter shutdown failed", exc_info=True)
+        self._worker.join(self.shutdown_timeout)
+        if self._worker.is_alive():  # an exporter that ignores its own timeout: give up on it
+            log.warning("span export still blocked %.1fs after shutdown; abandoning it", 2 * self.shutdown_timeout)
+        left = self._take_all()
+        if left:
+            self._dropped["shutdown"].inc(left)
+
+    @property
+    def queued(self) -> int:
+        """Spans waiting in the queue (never more than ``max_queue_size``); not those in an export in flight."""
+        return len(self._queue)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         deadline = time.monotonic() + timeout_millis / 1000
@@ -115,7 +138,9 @@ class ExportProcessor(SpanProcessor):
     def _after_fork(self) -> None:
         self._queue.clear()
         self._export_lock = threading.Lock()
+        self._admit_lock = threading.Lock()
         self._wake = threading.Event()
+        self._halt = threading.Event()
         if not self._stopped:
             self._start_worker()
 
@@ -124,18 +149,34 @@ class ExportProcessor(SpanProcessor):
             self._wake.wait(self.schedule_delay)
             self._wake.clear()
             while self._queue and not self._stopped:
-                self._export_batch()
-        # one last batch on shutdown, bounded by the exporter's own timeout
-        if self._queue:
+                if not self._export_batch():
+                    # The backend is failing. Retrying at once would burn the application's CPU (and GIL) on
+                    # encoding and log an error per batch; wait a round, while spans overflow cheaply.
+                    self._halt.wait(self.schedule_delay)
+                    break
+        # shutdown: flush until the deadline; shutdown() counts whatever is left
+        while self._queue and time.monotonic() < self._deadline:
             self._export_batch()
 
-    def _export_batch(self) -> None:
+    def _take_all(self) -> int:
+        """Empty the queue and say how many spans it held. popleft() one by one, not len() then clear(): an
+        abandoned worker may still be taking spans, and each span must be counted exactly once."""
+        taken = 0
+        while True:
+            try:
+                self._queue.popleft()
+            except IndexError:
+                return taken
+            taken += 1
+
+    def _export_batch(self) -> bool:
+        """Export up to one batch; False when the exporter failed."""
         with self._export_lock:
             batch = []
             while self._queue and len(batch) < self.max_batch_size:
                 batch.append(self._queue.popleft())
             if not batch:
-                return
+                return True
             try:
                 result = self.exporter.export(batch)
             except Exception as exc:  # the exporter's bug must not kill the worker
@@ -143,8 +184,9 @@ class ExportProcessor(SpanProcessor):
                 result = SpanExportResult.FAILURE
             if result is SpanExportResult.SUCCESS:
                 self._exported.inc(len(batch))
-            else:
-                self._dropped["export_failed"].inc(len(batch))
+                return True
+            self._dropped["export_failed"].inc(len(batch))
+            return False
 
 
 ON_END_ONLY_PROCESSORS.append(ExportProcessor)
@@ -177,14 +219,53 @@ class TracingSettings:
         if unknown:
             raise ValueError(f"unknown tracing settings {unknown}; allowed: {', '.join(cls.__dataclass_fields__)}")
         settings = cls(**values)
-        if settings.otlp_protocol not in PROTOCOLS:
-            raise ValueError(f"otlp_protocol {settings.otlp_protocol!r}: allowed {', '.join(PROTOCOLS)}")
-        if not settings.otlp_endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"otlp_endpoint {redact(settings.otlp_endpoint)!r}: allowed http(s)://host:port")
+        problems = _problems(settings)
+        if problems:
+            raise ValueError("\n".join(problems))
         return settings
 
 
 PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _problems(settings: TracingSettings) -> list[str]:
+    """One line per bad setting: its name, its value (credentials scrubbed) and what is allowed. Checked here
+    rather than where each value is used, so that every error names the setting the operator wrote."""
+    problems = []
+    protocol, endpoint = settings.otlp_protocol, settings.otlp_endpoint
+    if protocol not in PROTOCOLS:
+        problems.append(f"otlp_protocol {protocol!r}: allowed {', '.join(PROTOCOLS)}")
+    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+        problems.append(f"otlp_endpoint {_safe_endpoint(str(endpoint))!r}: allowed http(s)://host:port")
+    elif protocol == "grpc" and "@" in urlsplit(endpoint).netloc:
+        problems.append(f"otlp_endpoint {_safe_endpoint(endpoint)!r}: allowed http(s)://host:port without "
+                        "user:password over grpc (send credentials with OTEL_EXPORTER_OTLP_HEADERS)")
+    if not _number(settings.sample_ratio) or not 0.0 <= settings.sample_ratio <= 1.0:
+        problems.append(f"sample_ratio {settings.sample_ratio!r}: allowed a number from 0.0 to 1.0")
+    for name in ("slow_threshold", "export_timeout"):
+        value = getattr(settings, name)
+        if not _number(value) or not value > 0:
+            problems.append(f"{name} {value!r}: allowed a number of seconds > 0")
+    queue = settings.export_queue_size
+    if not isinstance(queue, int) or isinstance(queue, bool) or queue < 1:
+        problems.append(f"export_queue_size {queue!r}: allowed an integer >= 1")
+    return problems
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _safe_endpoint(url: str) -> str:
+    """``url`` with its userinfo scrubbed, with or without a scheme: ``redact`` only recognises
+    ``scheme://user:password@``, and a scheme-less endpoint is exactly the one that ends up in an error."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = f"{REDACTED}@{authority.rpartition('@')[2]}"
+    return redact(f"{scheme}{sep}{authority}{slash}{path}")
 
 
 def _from_env(default_ratio: float) -> dict[str, Any]:
@@ -208,8 +289,9 @@ def make_exporter(settings: TracingSettings) -> SpanExporter:
     if settings.otlp_protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 
-        target = settings.otlp_endpoint
-        return GrpcExporter(endpoint=target.split("://", 1)[1], insecure=target.startswith("http://"),
+        # host:port only: gRPC takes credentials in headers, and the exporter logs its target on every failure
+        url = urlsplit(settings.otlp_endpoint)
+        return GrpcExporter(endpoint=url.netloc.rpartition("@")[2], insecure=url.scheme == "http",
                             timeout=settings.export_timeout)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 

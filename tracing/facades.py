@@ -61,7 +61,7 @@ class CacheMetricsCollector:
         """Connection-pool use of a pool the library does not instrument (it shows beside instrumented ones)."""
         if min(in_use, idle, max_connections) < 0:
             raise ValueError("in_use, idle and max_connections must be ≥ 0")
-        self.metrics.pools.record(self.cache, in_use, idle, max_connections)
+        self.metrics.collector.record_pool(self.cache, in_use, idle, max_connections)
 
 
 class CacheTracingService:

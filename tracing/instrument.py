@@ -23,13 +23,14 @@ from cachewatch.tracing.spans import SpanFactory
 from cachewatch.tracing.telemetry import Telemetry
 from cachewatch.tracing.wrappers import (
     async_command,
-    async_get_connection,
+    counted_connection_class,
     pipeline_factory,
     sync_command,
-    sync_get_connection,
+    timed_get_connection,
 )
 
 MARK = "_cachewatch_instrumentation"
+BLOCKING_POOLS = (redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool)
 POOL_MARK = "_cachewatch_pool_wrapped"
 PATCHED = ("execute_command", "pipeline")
 
@@ -104,9 +105,9 @@ def instrument(client: Any, *, tracer_provider: trace.TracerProvider | None = No
     _patch(handle, client, "pipeline", pipeline_factory(client.pipeline, tel, kind.is_async))
     if not kind.cluster:
         _wrap_pool(handle, client.connection_pool, tel, kind.is_async)
-    token = metrics.pools.add(cache, _cluster_pools_reader(client, kind) if kind.cluster
+    token = metrics.collector.add_pool(cache, _cluster_pools_reader(client, kind) if kind.cluster
                               else pool_reader(client.connection_pool))
-    handle.undo.append(lambda: metrics.pools.remove(token))
+    handle.undo.append(lambda: metrics.collector.remove_pool(token))
     client.__dict__[MARK] = handle
     handle.undo.append(lambda: client.__dict__.pop(MARK, None))
     return handle
@@ -139,11 +140,22 @@ def _patch(handle: Instrumentation, target: Any, name: str, replacement: Callabl
 
 
 def _wrap_pool(handle: Instrumentation, pool: Any, tel: Telemetry, is_async: bool) -> None:
-    """Pool wait time and connection failures, once per pool even when several clients share it."""
+    """Connection set-up time and failures for every pool, wait time for blocking pools; once per pool even when
+    several clients share it. Nothing here runs per command except a blocking pool's timed checkout."""
     if pool.__dict__.get(POOL_MARK):
         return
-    wrap = async_get_connection if is_async else sync_get_connection
-    _patch(handle, pool, "get_connection", wrap(pool.get_connection, tel))
+    base = pool.connection_class
+    counted = counted_connection_class(base, tel, is_async)
+    pool.connection_class = counted
+
+    def restore_class() -> None:
+        counted.cachewatch_active = False  # connections made meanwhile stop reporting
+        if pool.connection_class is counted:
+            pool.connection_class = base
+
+    handle.undo.append(restore_class)
+    if isinstance(pool, BLOCKING_POOLS):
+        _patch(handle, pool, "get_connection", timed_get_connection(pool.get_connection, tel, is_async))
     pool.__dict__[POOL_MARK] = True
     handle.undo.append(lambda: pool.__dict__.pop(POOL_MARK, None))
 

@@ -12,7 +12,7 @@ from redis import exceptions as rex
 HitCounter = Callable[[Any, Sequence[Any]], tuple[int, int]]
 
 
-def _single(reply: Any, _args: Sequence[Any]) -> tuple[int, int]:
+def single_reply(reply: Any, _args: Sequence[Any]) -> tuple[int, int]:
     return (0, 1) if reply is None else (1, 0)
 
 
@@ -35,13 +35,13 @@ def _exists(reply: Any, args: Sequence[Any]) -> tuple[int, int]:
 
 # Read commands of a cache: a nil (or empty) reply is a miss. MGET/HMGET count per key/field.
 READS: dict[str, HitCounter] = {
-    "GET": _single,
-    "GETEX": _single,
-    "GETDEL": _single,
-    "HGET": _single,
-    "LINDEX": _single,
-    "ZSCORE": _single,
-    "JSON.GET": _single,
+    "GET": single_reply,
+    "GETEX": single_reply,
+    "GETDEL": single_reply,
+    "HGET": single_reply,
+    "LINDEX": single_reply,
+    "ZSCORE": single_reply,
+    "JSON.GET": single_reply,
     "MGET": _each,
     "HMGET": _each,
     "JSON.MGET": _each,

@@ -166,16 +166,19 @@ class SpanFactory:
         return self._plan is not None and self._plan.record_all
 
     # --- leaf spans (one Redis operation): nothing allocated when not sampled --------------------------------
-    def start_leaf(self, name: str, attributes: Callable[[], Attributes], start_time: int | None = None) -> Any:
+    def start_leaf(self, name: str, attributes: Callable[[str, Any], Attributes], args: Any = (),
+                   start_time: int | None = None) -> Any:
         """A started CLIENT span if this operation is sampled, else None. Not made current: a Redis call has
-        no children. ``start_time`` (ns) backdates it when the decision comes after the call."""
+        no children. ``attributes(name, args)`` runs only for a span that will record; ``start_time`` (ns)
+        backdates the span when the decision comes after the call."""
         if self._explicit is None or self._provider is None:
             self._refresh()
         if self._off:
             return None
         plan = self._plan
         if plan is None:
-            span = self._tracer.start_span(name, kind=_CLIENT, attributes=attributes(), start_time=start_time)
+            span = self._tracer.start_span(name, kind=_CLIENT, attributes=attributes(name, args),
+                                           start_time=start_time)
             return span if span.is_recording() else None
         parent = trace.get_current_span().get_span_context()
         if parent.is_valid:
@@ -189,10 +192,10 @@ class SpanFactory:
                 return None
         sink = self._sink
         if sink is not None and sink.processor._span_processors is self._checked:
-            return self._leaf(sink, name, trace_id, parent, True, attributes(), start_time)
+            return self._leaf(sink, name, trace_id, parent, True, attributes(name, args), start_time)
         if parent is None:
             self._ids.stage(trace_id)
-        return self._tracer.start_span(name, kind=_CLIENT, attributes=attributes(), start_time=start_time)
+        return self._tracer.start_span(name, kind=_CLIENT, attributes=attributes(name, args), start_time=start_time)
 
     def late_leaf(self, name: str, attributes: Attributes, start_ns: int) -> Any:
         """A span for an unsampled operation that turned out worth keeping (keep-errors-and-slow mode): recorded

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from bisect import bisect_left as _bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from cachewatch.tracing.accumulators import OpStats
 from cachewatch.tracing.keys import KeyClassifier
-from cachewatch.tracing.metrics import DB_SYSTEM, ClientMetrics
+from cachewatch.tracing.metrics import DB_SYSTEM, DURATION_BUCKETS, ClientMetrics
 from cachewatch.tracing.operations import (
     MAX_OPERATIONS,
     OTHER,
@@ -28,6 +30,7 @@ from cachewatch.tracing.operations import (
     error_type,
     normalize,
     sanitize,
+    single_reply,
 )
 from cachewatch.tracing.spans import SpanFactory, record_error
 
@@ -37,13 +40,11 @@ Attributes = dict[str, Any]
 
 @dataclass(slots=True)
 class Op:
-    """One operation label with its metric children resolved once (label lookups cost ~0.6 µs each)."""
+    """One operation label of one client: its lock-free stats and, once they happen, its error counters."""
 
     name: str
-    duration: Any
+    stats: OpStats
     reads: HitCounter | None
-    hit: Any
-    miss: Any
     errors: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,6 +91,7 @@ class Telemetry:
         self.ops: dict[Any, Op] = {}
         self.limiter = LogLimiter()
         self._lock = threading.Lock()
+        metrics.collector.register(self)
 
     # --- operations ----------------------------------------------------------------------------------------
     def op(self, raw_name: Any) -> Op:
@@ -107,13 +109,10 @@ class Telemetry:
             return op
 
     def _build(self, name: str) -> Op:
-        m = self.metrics
-        reads = READS.get(name)
-        return Op(name=name,
-                  duration=m.duration.labels(DB_SYSTEM, name, self.cache),
-                  reads=reads,
-                  hit=m.requests.labels(self.cache, name, "hit", "") if reads else None,
-                  miss=m.requests.labels(self.cache, name, "miss", "") if reads else None)
+        for op in self.ops.values():
+            if op.name == name:
+                return op
+        return Op(name=name, stats=OpStats(DURATION_BUCKETS), reads=READS.get(name))
 
     # --- spans ---------------------------------------------------------------------------------------------
     def attributes(self, name: str, args: Sequence[Any] = (), batch: int = 0) -> Attributes:
@@ -129,28 +128,45 @@ class Telemetry:
         return attrs
 
     def start(self, op: Op, args: Sequence[Any]) -> Span | None:
-        return self.spans.start_leaf(op.name, lambda: self.attributes(op.name, args))
+        return self.spans.start_leaf(op.name, self.attributes, args)
 
     # --- outcomes ------------------------------------------------------------------------------------------
     def succeeded(self, op: Op, args: Sequence[Any], reply: Any, elapsed: float, span: Span | None) -> None:
-        hits = misses = 0
-        if op.reads is not None:
-            hits, misses = op.reads(reply, args)
+        """Count a successful command. The first lines are the whole cost of an unsampled GET: keep them
+        lean (see accumulators.py for why there is no lock)."""
+        stats = op.stats
+        try:
+            slots = stats.local.slots
+        except AttributeError:
+            slots = stats.slots()
+        slots[_bisect(stats.bounds, elapsed)] += 1
+        slots[stats.sum] += elapsed
+        reads = op.reads
+        if reads is None:
+            if span is None and elapsed < self.slow_threshold:
+                return
+            hits = misses = 0
+        elif reads is single_reply and self.key_classes is None:
+            hits = 0 if reply is None else 1
+            misses = 1 - hits
+            slots[stats.hits + misses] += 1  # the misses slot follows the hits slot
+            if span is None and elapsed < self.slow_threshold:
+                return
+        else:
+            hits, misses = reads(reply, args)
             if self.key_classes is None:
-                if hits:
-                    op.hit.inc(hits)
-                if misses:
-                    op.miss.inc(misses)
+                slots[stats.hits] += hits
+                slots[stats.misses] += misses
             else:
                 self._count_by_class(op, args, reply, hits, misses)
         if span is None:
-            op.duration.observe(elapsed)
-            if elapsed >= self.slow_threshold:
-                self._slow(op, args, elapsed)
+            self._slow(op, args, elapsed)
             return
-        if op.reads is not None:
+        if reads is not None:
             _set_hit(span, hits, misses)
-        self._observe_with_exemplar(op, elapsed, span)
+        ctx = span.get_span_context()
+        if ctx.trace_flags.sampled:
+            stats.exemplar(elapsed, ctx.trace_id, ctx.span_id)
         if elapsed >= self.slow_threshold:
             self._log("slow operation", op.name, elapsed, span, None)
         span.end()
@@ -161,19 +177,22 @@ class Telemetry:
         if counter is None:
             counter = op.errors.setdefault(kind, self.metrics.errors.labels(self.cache, op.name, kind))
         counter.inc()
+        op.stats.observe(elapsed)
         if span is None and self.spans.keeps_unsampled:
             span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
-        if span is None:
-            op.duration.observe(elapsed)
-        else:
+        if span is not None:
             record_error(span, exc)
-            self._observe_with_exemplar(op, elapsed, span)
+            ctx = span.get_span_context()
+            if ctx.trace_flags.sampled:
+                op.stats.exemplar(elapsed, ctx.trace_id, ctx.span_id)
         if kind != "watch":
             self._log("cache operation failed", op.name, elapsed, span, kind)
         if span is not None:
             span.end()
 
     def _slow(self, op: Op, args: Sequence[Any], elapsed: float) -> None:
+        if elapsed < self.slow_threshold:
+            return
         span = None
         if self.spans.keeps_unsampled:
             span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
@@ -181,25 +200,15 @@ class Telemetry:
         if span is not None:
             span.end()
 
-    def _observe_with_exemplar(self, op: Op, elapsed: float, span: Span) -> None:
-        ctx = span.get_span_context()
-        if ctx.trace_flags.sampled:
-            op.duration.observe(elapsed, {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"})
-        else:
-            op.duration.observe(elapsed)
-
     def _count_by_class(self, op: Op, args: Sequence[Any], reply: Any, hits: int, misses: int) -> None:
-        classify = self.key_classes.classify
+        classify, request = self.key_classes.classify, self.metrics.request
         if op.name in PER_KEY_REPLIES and isinstance(reply, list | tuple):
             for key, value in zip(args[1:], reply, strict=False):
-                self.metrics.requests.labels(self.cache, op.name, "miss" if value is None else "hit",
-                                             classify(key)).inc()
+                request(self.cache, op.name, value is not None, classify(key))
             return
         key_class = classify(args[1]) if len(args) > 1 else "other"
-        if hits:
-            self.metrics.requests.labels(self.cache, op.name, "hit", key_class).inc(hits)
-        if misses:
-            self.metrics.requests.labels(self.cache, op.name, "miss", key_class).inc(misses)
+        request(self.cache, op.name, True, key_class, hits)
+        request(self.cache, op.name, False, key_class, misses)
 
     def _log(self, message: str, operation: str, elapsed: float, span: Span | None, kind: str | None) -> None:
         suppressed = self.limiter.admit()
@@ -235,10 +244,9 @@ class Telemetry:
             total_hits += hits
             total_misses += misses
             if self.key_classes is None:
-                if hits:
-                    op.hit.inc(hits)
-                if misses:
-                    op.miss.inc(misses)
+                slots = op.stats.slots()
+                slots[op.stats.hits] += hits
+                slots[op.stats.misses] += misses
             else:
                 self._count_by_class(op, args, reply, hits, misses)
         return total_hits, total_misses

@@ -120,7 +120,7 @@ class PipelineRecorder:
         name = tel.batch_name("MULTI" if _transactional(self.pipe) else "PIPELINE", batch)
         op = tel.op(name)
         size = len(batch) if len(batch) > 1 else 0
-        return op, tel.spans.start_leaf(name, lambda: tel.attributes(name, batch=size))
+        return op, tel.spans.start_leaf(name, lambda n, _a: tel.attributes(n, batch=size))
 
     def done(self, op: Any, batch: list[tuple[Any, ...]], replies: Any, elapsed: float, span: Any) -> None:
         tel = self.tel
@@ -242,8 +242,7 @@ def instrument_async_pipeline(pipe: Any, tel: Telemetry) -> Any:
 def _immediate_done(tel: Telemetry, args: tuple[Any, ...], reply: Any, elapsed: float) -> None:
     try:
         op = tel.op(args[0])
-        span = tel.spans.start_leaf(op.name, lambda: tel.attributes(op.name, args),
-                                    start_time=time.time_ns() - int(elapsed * 1e9))
+        span = tel.spans.start_leaf(op.name, tel.attributes, args, start_time=time.time_ns() - int(elapsed * 1e9))
         tel.succeeded(op, args, reply, elapsed, span)
     except Exception:
         telemetry_failed("immediate")
@@ -252,8 +251,7 @@ def _immediate_done(tel: Telemetry, args: tuple[Any, ...], reply: Any, elapsed: 
 def _immediate_failed(tel: Telemetry, args: tuple[Any, ...], exc: BaseException, elapsed: float) -> None:
     try:
         op = tel.op(args[0])
-        span = tel.spans.start_leaf(op.name, lambda: tel.attributes(op.name, args),
-                                    start_time=time.time_ns() - int(elapsed * 1e9))
+        span = tel.spans.start_leaf(op.name, tel.attributes, args, start_time=time.time_ns() - int(elapsed * 1e9))
         tel.failed(op, args, exc, elapsed, span)
     except Exception:
         telemetry_failed("immediate")
@@ -275,46 +273,63 @@ def pipeline_factory(original: Callable[..., Any], tel: Telemetry, is_async: boo
 
 
 # --- connection pools ---------------------------------------------------------------------------------------------
-CONNECT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, OSError, TimeoutError)
-
-
-def sync_get_connection(original: Callable[..., Any], tel: Telemetry) -> Callable[..., Any]:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
+def timed_get_connection(original: Callable[..., Any], tel: Telemetry, is_async: bool) -> Callable[..., Any]:
+    """A blocking pool's ``get_connection``, timed: the wait for a free connection (or for the pool's timeout)."""
     wait = tel.metrics.pool_wait.labels(tel.cache)
-    failures = tel.metrics.connection_errors.labels(tel.cache)
-    errors = (*CONNECT_ERRORS, RedisConnectionError, RedisTimeoutError)
+    if is_async:
+        async def get_connection_async(*args: Any, **kwargs: Any) -> Any:
+            start = _perf()
+            connection = await original(*args, **kwargs)
+            wait.observe(_perf() - start)
+            return connection
+
+        return get_connection_async
 
     def get_connection(*args: Any, **kwargs: Any) -> Any:
         start = _perf()
-        try:
-            connection = original(*args, **kwargs)
-        except errors:
-            failures.inc()
-            raise
+        connection = original(*args, **kwargs)
         wait.observe(_perf() - start)
         return connection
 
     return get_connection
 
 
-def async_get_connection(original: Callable[..., Any], tel: Telemetry) -> Callable[..., Any]:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
+def counted_connection_class(base: type, tel: Telemetry, is_async: bool) -> type:
+    """A subclass of the pool's connection class whose ``connect`` times new connections and counts failures.
 
-    wait = tel.metrics.pool_wait.labels(tel.cache)
+    redis-py calls ``connect()`` on every checkout; an already connected connection returns at once, before the
+    retry wrapper the base class would go through, so the common case costs nothing extra."""
+    created = tel.metrics.connect_time.labels(tel.cache)
     failures = tel.metrics.connection_errors.labels(tel.cache)
-    errors = (*CONNECT_ERRORS, RedisConnectionError, RedisTimeoutError)
+    connect = base.connect
 
-    async def get_connection(*args: Any, **kwargs: Any) -> Any:
-        start = _perf()
-        try:
-            connection = await original(*args, **kwargs)
-        except errors:
-            failures.inc()
-            raise
-        wait.observe(_perf() - start)
-        return connection
+    if is_async:
+        async def connect_async(self: Any) -> None:
+            if self.is_connected or not type(self).cachewatch_active:
+                return await connect(self)
+            start = _perf()
+            try:
+                await connect(self)
+            except BaseException:
+                failures.inc()
+                raise
+            created.observe(_perf() - start)
 
-    return get_connection
+        body = {"connect": connect_async}
+    else:
+        def connect_sync(self: Any) -> None:
+            if self._sock:
+                return None
+            if not type(self).cachewatch_active:
+                return connect(self)
+            start = _perf()
+            try:
+                connect(self)
+            except BaseException:
+                failures.inc()
+                raise
+            created.observe(_perf() - start)
+            return None
+
+        body = {"connect": connect_sync}
+    return type(f"Counted{base.__name__}", (base,), {**body, "cachewatch_active": True, "__module__": __name__})

@@ -29,8 +29,12 @@ CLIENT_FAMILIES: tuple[Family, ...] = (
             "response error class).", ("cache", "operation", "error_type")),
     _client("cache_pool_connections", G, "Connection-pool connections by state (in_use, idle).", ("cache", "state")),
     _client("cache_pool_max_connections", G, "Configured maximum size of the connection pool.", ("cache",)),
-    _client("cache_pool_wait_seconds", H, "Time spent waiting for a pooled connection.", ("cache",), "seconds"),
-    _client("cache_connection_errors_total", C, "Failures to create a new connection.", ("cache",)),
+    _client("cache_pool_wait_seconds", H, "Time a command waited for a connection of a blocking pool (redis-py's "
+            "BlockingConnectionPool; other pools never wait, they open a connection).", ("cache",), "seconds"),
+    _client("cache_connection_errors_total", C, "Failures to open a new connection (connect, TLS or AUTH).",
+            ("cache",)),
+    _client("cache_connection_create_seconds", H, "Time to open a new connection, handshake included.",
+            ("cache",), "seconds"),
     _client("cache_tracing_spans_exported_total", C, "Spans handed to the OTLP exporter successfully.", ()),
     _client("cache_tracing_spans_dropped_total", C, "Spans lost on the way to the trace backend: queue_full (the "
             "backend is slow or down and the bounded queue overflowed), export_failed, or shutdown.", ("reason",)),

@@ -3,6 +3,7 @@
 from cachewatch.spec.load import SpecError, json_schema, load_spec
 from cachewatch.spec.model import (
     SLO,
+    Application,
     Business,
     Cluster,
     EmailChannel,
@@ -18,13 +19,15 @@ from cachewatch.spec.model import (
     Retention,
     SecretRef,
     SlackChannel,
+    TailSampling,
     Team,
     Thresholds,
     TimeWindow,
+    Tracing,
     WebhookChannel,
 )
 
-__all__ = ["SLO", "Business", "Cluster", "EmailChannel", "Escalation", "ExporterDeployment", "FleetSpec",
-           "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel", "Region", "Retention",
-           "SecretRef", "SlackChannel", "SpecError", "Team", "Thresholds", "TimeWindow", "WebhookChannel",
-           "json_schema", "load_spec"]
+__all__ = ["SLO", "Application", "Business", "Cluster", "EmailChannel", "Escalation", "ExporterDeployment",
+           "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel", "Region", "Retention",
+           "SecretRef", "SlackChannel", "SpecError", "TailSampling", "Team", "Thresholds", "TimeWindow", "Tracing",
+           "WebhookChannel", "json_schema", "load_spec"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +21,8 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 WEEKDAY = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
                      r"(:(monday|tuesday|wednesday|thursday|friday|saturday|sunday))?$")
 TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$"
+Address = Annotated[str, Field(pattern=ADDRESS, description="host:port")]
 
 
 class Strict(BaseModel):
@@ -45,7 +48,7 @@ Labels = dict[LabelName, str]
 
 
 class Node(Strict):
-    address: str = Field(pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$", description="host:port of the Redis server")
+    address: str = Field(pattern=ADDRESS, description="host:port of the Redis server")
     role: Literal["primary", "replica"] = "primary"
     shard: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$", description="shard name; default: the address")
     labels: Labels = Field(default_factory=dict)
@@ -268,6 +271,77 @@ class Links(Strict):
     alertmanager_urls: list[str] = Field(default_factory=lambda: ["127.0.0.1:9093"], min_length=1)
 
 
+# --- tracing and instrumented applications ------------------------------------------------------------
+OTLP_PORTS = {"4317": "grpc", "4318": "http/protobuf"}  # the OTLP receivers' standard ports (Jaeger, Collector)
+OTLP_PORT_OF = {protocol: port for port, protocol in OTLP_PORTS.items()}
+
+
+class TailSampling(Strict):
+    """What the OpenTelemetry Collector (or Jaeger v2) keeps once a trace is complete: every trace with an error,
+    every trace slower than ``Tracing.slow_threshold``, and ``base_ratio`` of the rest. Python has no Jaeger
+    remote sampler, so outcome-based sampling happens here (cachewatch.tracing.collector_config)."""
+
+    decision_wait: Duration = Field(10.0, ge=1, description="seconds the collector buffers a trace before deciding; "
+                                    "longer than your slowest request, shorter than memory allows")
+    num_traces: int = Field(50_000, gt=0, description="traces held in memory while deciding")
+    base_ratio: float = Field(0.1, ge=0, le=1, description="share of ordinary (neither error nor slow) traces kept "
+                              "among those that reach the collector; 0 keeps only errors and slow traces")
+    jaeger_endpoint: str = Field("jaeger:4317", pattern=ADDRESS,
+                                 description="host:port of Jaeger's OTLP gRPC receiver the collector forwards to")
+    jaeger_tls: bool = Field(False, description="TLS (system CAs) to Jaeger; off: plaintext inside the network")
+
+
+class Tracing(Strict):
+    """Settings for applications using cachewatch.tracing, and for the trace pipeline behind them."""
+
+    service_name: str = Field("cachewatch-app", min_length=1, max_length=255,
+                              description="OpenTelemetry resource service.name when the app sets none")
+    sample_ratio: float = Field(0.01, ge=0, le=1, description="head sampling: ParentBased(TraceIdRatioBased(r)); "
+                                "1.0 when a collector does tail sampling, so that it sees every trace")
+    keep_errors_and_slow: bool = Field(False, description="opt-in: record every operation and export errors and "
+                                       "slow ones even when the head sampler said no (partial traces)")
+    slow_threshold: Duration = Field(0.01, description="seconds; slower operations are logged, kept in "
+                                     "keep_errors_and_slow mode, and kept by tail sampling's latency policy")
+    otlp_endpoint: str = Field("http://127.0.0.1:4318", pattern=r"^https?://[^\s/]+(/\S*)?$",
+                               description="base URL of the OTLP receiver (Jaeger or a Collector: 4317 gRPC, 4318 "
+                               "HTTP), as in OTEL_EXPORTER_OTLP_ENDPOINT")
+    otlp_protocol: Literal["grpc", "http/protobuf"] = Field("http/protobuf", description="OTLP transport; must "
+                                                            "match the endpoint's port when it is 4317 or 4318")
+    export_queue_size: int = Field(2048, ge=16, le=1_000_000,
+                                   description="spans buffered for export; bounds memory while Jaeger is down")
+    tail_sampling: TailSampling = Field(TailSampling(), description="what a collector in front of Jaeger keeps")
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _usable_endpoint(cls, value: str) -> str:
+        """Credentials in a URL leak into logs and generated files; OTLP authentication belongs in headers."""
+        parts = urlsplit(value)
+        if "@" in parts.netloc:
+            raise ValueError("no user:password@ in the endpoint (it would end up in files and logs); give "
+                             "credentials as OTEL_EXPORTER_OTLP_HEADERS")
+        _ = parts.port  # raises "Port out of range 0-65535" here, where the error names this field
+        return value
+
+    @model_validator(mode="after")
+    def _port_matches_protocol(self) -> Tracing:
+        port = str(urlsplit(self.otlp_endpoint).port or "")
+        other = OTLP_PORTS.get(port, self.otlp_protocol)
+        if other != self.otlp_protocol:
+            raise ValueError(f"otlp_endpoint port {port} is the OTLP {other} port but otlp_protocol is "
+                             f"{self.otlp_protocol}; use port {OTLP_PORT_OF[self.otlp_protocol]} or otlp_protocol "
+                             f"{other}")
+        return self
+
+
+class Application(Strict):
+    """A service using cachewatch.tracing; Prometheus scrapes its prometheus_client endpoint (job cachewatch-apps)."""
+
+    name: Name = Field(description="value of the application label (bounded: one per service, not per instance)")
+    team: Name = Field(description="owning team; must be one of the spec's teams")
+    targets: list[Address] = Field(min_length=1, description="host:port of each instance's metrics endpoint")
+    metrics_path: str = Field("/metrics", pattern=r"^/[^\s?#]*$", description="HTTP path of the metrics endpoint")
+
+
 class FleetSpec(Strict):
     name: Name = "cachewatch"
     platform_team: Name | None = Field(None, description="owns fleet-wide alerts (exporter); default: first team")
@@ -282,6 +356,8 @@ class FleetSpec(Strict):
     retention: Retention = Retention()
     exporter: ExporterDeployment = ExporterDeployment()
     links: Links = Links()
+    tracing: Tracing = Tracing()
+    applications: list[Application] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> FleetSpec:
@@ -293,11 +369,18 @@ class FleetSpec(Strict):
         _unique("node addresses", [n.address for c in clusters for n in c.nodes], problems)
         _unique("slos", [s.name for s in self.slos], problems)
         _unique("maintenance windows", [m.name for m in self.maintenance], problems)
+        _unique("applications", [a.name for a in self.applications], problems)
+        _unique("application endpoints", [f"{t}{a.metrics_path}" for a in self.applications for t in a.targets],
+                problems)
         names = {c.name for c in clusters}
         for cluster in clusters:
             if cluster.team not in teams:
                 known = ", ".join(sorted(teams))
                 problems.append(f"cluster {cluster.name} names team {cluster.team!r}; teams: {known}")
+        for app in self.applications:
+            if app.team not in teams:
+                known = ", ".join(sorted(teams))
+                problems.append(f"application {app.name} names team {app.team!r}; teams: {known}")
         for slo in self.slos:
             problems += [f"slo {slo.name} names unknown cluster {c!r}" for c in slo.clusters if c not in names]
             if slo.team and slo.team not in teams:
