@@ -305,9 +305,20 @@ class Tracing:
     provider: TracerProvider
     processor: ExportProcessor
     settings: TracingSettings
+    registry: CollectorRegistry | None = None
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+
+    def instrument(self, client: Any, **kwargs: Any) -> Any:
+        """``instrument(client)`` with this provider and the same slow threshold, so that in keep-errors-and-slow
+        mode every operation the processor would keep as slow also gets a span."""
+        from cachewatch.tracing.instrument import instrument
+
+        kwargs.setdefault("tracer_provider", self.provider)
+        kwargs.setdefault("slow_threshold", self.settings.slow_threshold)
+        kwargs.setdefault("registry", self.registry)
+        return instrument(client, **kwargs)
 
 
 def configure_tracing(spec_tracing: Any = None, *, registry: CollectorRegistry | None = None,
@@ -327,5 +338,5 @@ def configure_tracing(spec_tracing: Any = None, *, registry: CollectorRegistry |
     provider.add_span_processor(processor)
     if set_global:
         trace.set_tracer_provider(provider)
-    return Tracing(provider, processor, settings)
+    return Tracing(provider, processor, settings, registry)
 

@@ -54,6 +54,7 @@ class LogLimiter:
     outage at a million operations a second must not become a million log lines a second."""
 
     per_second: int = 10
+    clock: Callable[[], float] = time.monotonic
     window: int = 0
     used: int = 0
     suppressed: int = 0
@@ -61,7 +62,7 @@ class LogLimiter:
 
     def admit(self) -> int | None:
         """None when the line must be dropped, else the number suppressed since the last admitted line."""
-        now = int(time.monotonic())
+        now = int(self.clock())
         with self.lock:
             if now != self.window:
                 self.window, self.used = now, 0
