@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import urllib.request
 
 from cachewatch.exporter.app import Exporter
@@ -58,6 +59,46 @@ async def _run(addr: str, listen: str, serve: bool, traffic_port: int | None) ->
         await exporter.close()
 
 
+CLIENT_SAMPLE_PREFIXES = ("cache_requests_total", "db_client_operation_duration_seconds_count",
+                          "cache_pool_connections", "cache_connection_create_seconds_count",
+                          "cache_tracing_spans_exported_total")
+
+
+def client_demo(port: int) -> None:
+    """The client library: an instrumented client behind a read-through cache, 100% of traces kept in memory
+    (in production: ``configure_tracing()`` sends them over OTLP to Jaeger), then the metrics and one trace."""
+    import redis
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cachewatch.tracing import LocalCache, ReadThroughCache, configure_tracing
+
+    print("==> client library: an instrumented redis-py client behind a read-through cache (L1 → Redis → origin)")
+    registry, spans = CollectorRegistry(), InMemorySpanExporter()
+    tracing = configure_tracing(service_name="cachewatch-demo", sample_ratio=1.0, exporter=spans,
+                                registry=registry, set_global=False)
+    client = tracing.instrument(redis.Redis(port=port), cache="users").client
+    users = ReadThroughCache(client, lambda key: {"id": key, "name": f"user {key}"}, name="users", ttl=60,
+                             local=LocalCache(max_items=20, ttl=30), registry=registry,
+                             tracer_provider=tracing.provider)
+    rng = random.Random(1)
+    for _ in range(300):
+        users.get(f"user:{int(80 * rng.random() ** 3)}")  # a few hot users (L1 hits), a long tail (Redis, origin)
+    tracing.processor.force_flush()
+    for line in generate_latest(registry).decode().splitlines():
+        if line.startswith(CLIENT_SAMPLE_PREFIXES) and float(line.rsplit(" ", 1)[1]):
+            print("   ", line)
+    finished = spans.get_finished_spans()
+    first = next(s for s in finished if s.name == "cache.get")
+    tree = [s for s in finished if s.context.trace_id == first.context.trace_id]
+    print(f"==> {len(finished)} spans; the trace of the first read (a miss everywhere):")
+    for span in sorted(tree, key=lambda s: s.start_time):
+        depth = 0 if span.parent is None else 1
+        attrs = {k: v for k, v in span.attributes.items() if k in ("db.operation.name", "cache.hit", "cache.layer")}
+        print(f"    {'  ' * depth}{span.name} {attrs}")
+    tracing.shutdown()
+
+
 def demo(redis_addr: str | None, listen: str, serve: bool) -> int:
     server = None
     if not redis_addr:
@@ -66,6 +107,8 @@ def demo(redis_addr: str | None, listen: str, serve: bool) -> int:
         redis_addr = server.url
     print(f"==> exporter for {redis_addr}")
     try:
+        if server is not None:
+            client_demo(server.port)
         asyncio.run(_run(redis_addr, listen, serve, server.port if server else None))
     except KeyboardInterrupt:
         pass

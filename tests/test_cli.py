@@ -68,3 +68,7 @@ def test_demo_runs_end_to_end() -> None:
     assert out.returncode == 0, out.stderr
     assert "redis_up 1" in out.stdout
     assert 'redis_acl_denials_total{reason="auth",context="toplevel",user="nobody"} 1' in out.stdout
+    # the client-library part: read-through counts and the span tree of a miss everywhere
+    assert 'cache_requests_total{cache="users",key_class="",operation="cache.get",result="miss"}' in out.stdout
+    tree = out.stdout.split("the trace of the first read")[1].splitlines()[1:6]
+    assert [line.split()[0] for line in tree] == ["cache.get", "cache.l1.get", "GET", "origin.load", "SET"]
