@@ -76,9 +76,6 @@ class OpStats:
                 total[i] += value
         return total
 
-    def count(self) -> int:
-        return int(sum(self.totals()[: len(self.bounds) + 1]))
-
 
 class KeyedCounts:
     """Counters keyed by a label tuple, per thread and lock-free like OpStats (for classified hits/misses)."""

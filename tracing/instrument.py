@@ -18,19 +18,19 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
 from cachewatch.tracing.keys import KeyClassifier
-from cachewatch.tracing.metrics import PoolReader, metrics_for, pool_reader
-from cachewatch.tracing.spans import SpanFactory
-from cachewatch.tracing.telemetry import Telemetry
-from cachewatch.tracing.wrappers import (
-    async_command,
+from cachewatch.tracing.metrics import metrics_for
+from cachewatch.tracing.pools import (
+    BLOCKING_POOLS,
+    cluster_pools_reader,
     counted_connection_class,
-    pipeline_factory,
-    sync_command,
+    pool_reader,
     timed_get_connection,
 )
+from cachewatch.tracing.spans import SpanFactory
+from cachewatch.tracing.telemetry import Telemetry
+from cachewatch.tracing.wrappers import async_command, pipeline_factory, sync_command
 
 MARK = "_cachewatch_instrumentation"
-BLOCKING_POOLS = (redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool)
 POOL_MARK = "_cachewatch_pool_wrapped"
 PATCHED = ("execute_command", "pipeline")
 
@@ -105,7 +105,7 @@ def instrument(client: Any, *, tracer_provider: trace.TracerProvider | None = No
     _patch(handle, client, "pipeline", pipeline_factory(client.pipeline, tel, kind.is_async))
     if not kind.cluster:
         _wrap_pool(handle, client.connection_pool, tel, kind.is_async)
-    token = metrics.collector.add_pool(cache, _cluster_pools_reader(client, kind) if kind.cluster
+    token = metrics.collector.add_pool(cache, cluster_pools_reader(client, kind.is_async) if kind.cluster
                               else pool_reader(client.connection_pool))
     handle.undo.append(lambda: metrics.collector.remove_pool(token))
     client.__dict__[MARK] = handle
@@ -192,27 +192,3 @@ def _cluster_node_of(client: Any) -> Callable[[Sequence[Any]], tuple[str, int | 
         return (str(node.host), int(node.port)) if node is not None else ("", None)
 
     return node_of
-
-
-def _cluster_pools_reader(client: Any, kind: ClientKind) -> PoolReader:
-    """Sum of the per-node connection pools of a cluster client, read at scrape time."""
-    import weakref
-
-    ref = weakref.ref(client)
-
-    def read() -> tuple[int, int, int] | None:
-        target = ref()
-        if target is None:
-            return None
-        in_use = idle = maximum = 0
-        for node in target.get_nodes():
-            if kind.is_async:
-                total, free = len(node._connections), len(node._free)
-                in_use, idle, maximum = in_use + total - free, idle + free, maximum + node.max_connections
-            elif node.redis_connection is not None:
-                state = pool_reader(node.redis_connection.connection_pool)()
-                if state is not None:
-                    in_use, idle, maximum = in_use + state[0], idle + state[1], maximum + state[2]
-        return (in_use, idle, maximum)
-
-    return read

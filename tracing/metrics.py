@@ -216,18 +216,3 @@ def metrics_for(registry: CollectorRegistry | None = None) -> ClientMetrics:
         if metrics is None:
             metrics = _BY_REGISTRY[registry] = ClientMetrics(registry)
         return metrics
-
-
-def pool_reader(pool: Any) -> PoolReader:
-    """A scrape-time reader of a redis-py pool (sync, blocking or asyncio), holding it weakly."""
-    ref = weakref.ref(pool)
-
-    def read() -> tuple[int, int, int] | None:
-        target = ref()
-        if target is None:
-            return None
-        idle = len(target._get_free_connections())
-        in_use = len(target._get_in_use_connections())
-        return (in_use, idle, int(getattr(target, "max_connections", 0) or 0))
-
-    return read
