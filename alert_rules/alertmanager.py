@@ -1,10 +1,11 @@
 """The fleet spec → alertmanager.yml (routes, receivers, inhibitions, time intervals) and its route tests.
 
 Why the tree looks like this:
-- root: ``group_by: [alertname, cluster, region]`` — never ``instance``, so a shard-wide fault is one
-  notification. Its receiver is the platform team's warning receiver (else info, else critical): an alert
-  with a missing or unknown ``team`` label is a generator bug that must be seen, not dropped. ``default-null``
-  (no integrations) is used only when the platform team has no receiver at all.
+- root: ``group_by: [alertname, cluster, region, application]`` — never ``instance``, so a shard-wide fault
+  is one notification; ``application`` keeps client-side alerts of different applications apart. Its
+  receiver is the platform team's warning receiver (else info, else critical): an alert with a missing or
+  unknown ``team`` label is a generator bug that must be seen, not dropped. ``default-null`` (no
+  integrations) is used only when the platform team has no receiver at all.
 - one child per team (``team="<name>"``) whose receiver is ``default-null``: a severity the team sends to no
   channel is deliberately silent. Below it one leaf per severity that has channels, receiver ``<team>-<severity>``,
   holding every channel of ``escalation.<severity>``; ``continue: false`` everywhere.
@@ -48,7 +49,7 @@ DEFAULT_VERSION: Version = (0, 25)  # Debian's prometheus-alertmanager: the synt
 WEBHOOK_URL_FILE_SINCE: Version = (0, 26)  # prometheus/alertmanager#3223
 NULL_RECEIVER = "default-null"
 BUSINESS_HOURS = "business-hours"
-GROUP_BY = ["alertname", "cluster", "region"]
+GROUP_BY = ["alertname", "cluster", "region", "application"]
 FALLBACK_ORDER: tuple[Severity, ...] = ("warning", "info", "critical")  # platform receiver for unrouted alerts
 # severity → (minimum group_wait, minimum group_interval), seconds: pages go out as fast as the spec allows,
 # lower severities are batched.

@@ -457,11 +457,23 @@ def errors(c: Ctx) -> list[Alert]:
 def hit_ratio(c: Ctx) -> list[Alert]:
     hits, misses = f"rate({c.m('redis_keyspace_hits_total')}[10m])", f"rate({c.m('redis_keyspace_misses_total')}[10m])"
     low, guard = c.t.hit_ratio_min, c.t.hit_ratio_min_requests_per_second
-    client = "cache_requests_total"
-    client_all = f"sum by (cache, operation) (rate({client}[10m]))"
-    client_hits = f"sum by (cache, operation) (rate({client}{{result=\"hit\"}}[10m]))"
     per_min = round(max(guard, 1) * 2 * 60)  # requests per minute in the tests: twice the low-traffic guard
     per_min_hits = round(low / 2 * per_min)
+    # Client side, per application: the apps scrape job's `team` label routes the alert to the team owning the
+    # application (so no static `team` label here: a rule label would override it).
+    client, by = "cache_requests_total", "application, team, cache, operation"
+    client_all = f"sum by ({by}) (rate({client}[10m]))"
+    client_hits = f"sum by ({by}) (rate({client}{{result=\"hit\"}}[10m]))"
+    app, team = next(((a.name, a.team) for a in c.spec.applications), ("demo-app", c.team))
+    app_labels = {"application": app, "team": team, "cache": "sessions", "operation": "GET"}
+
+    def app_series(result: str, values: str, application: str = app) -> Series:
+        merged = {**app_labels, "application": application, "result": result}
+        return Series(client + "{" + ", ".join(f'{k}="{v}"' for k, v in merged.items()) + "}", values)
+
+    # A busy healthy application on the same cache and operation: summed with it (by cache, operation) the
+    # ratio would be above the threshold; per application the low one fires, and only it.
+    busy = (int(low / (1 - low)) + 1) * per_min
     return [
         _alert("RedisHitRatioLow",
                f"{hits} / ({hits} + {misses} > 0) < {num(low)} and ({hits} + {misses}) > {num(guard)}",
@@ -482,20 +494,19 @@ def hit_ratio(c: Ctx) -> list[Alert]:
         _alert("RedisClientHitRatioLow",
                f"{client_hits} / ({client_all} > 0) < {num(low)} and {client_all} > {num(guard)}", "30m", "warning",
                "An application's cache hit ratio is low",
-               "Hit ratio of {{ $labels.cache }} {{ $labels.operation }} is {{ $value | humanizePercentage }}.",
+               "Hit ratio of {{ $labels.application }} cache {{ $labels.cache }} {{ $labels.operation }} is "
+               "{{ $value | humanizePercentage }}.",
                "cachewatch-app/hit-ratio",
-               AlertTest(fire=(Series(f'{client}{{cache="sessions", operation="get", result="hit"}}',
-                                      f"0+{per_min_hits}x60"),
-                               Series(f'{client}{{cache="sessions", operation="get", result="miss"}}',
-                                      f"0+{per_min - per_min_hits}x60")),
-                         quiet=(Series(f'{client}{{cache="sessions", operation="get", result="hit"}}',
-                                       f"0+{per_min}x60"),
-                                Series(f'{client}{{cache="sessions", operation="get", result="miss"}}', "0+1x60")),
-                         exp_labels={"cache": "sessions", "operation": "get", "team": c.fleet_team, "scope": "fleet"},
-                         exp_description=f"Hit ratio of sessions get is {_pct(per_min_hits / per_min)}.",
+               AlertTest(fire=(app_series("hit", f"0+{per_min_hits}x60"),
+                               app_series("miss", f"0+{per_min - per_min_hits}x60"),
+                               app_series("hit", f"0+{busy}x60", application="busy-app")),
+                         quiet=(app_series("hit", f"0+{per_min}x60"), app_series("miss", "0+1x60")),
+                         exp_labels={**app_labels, "scope": "fleet"},
+                         exp_description=f"Hit ratio of {app} cache sessions GET is {_pct(per_min_hits / per_min)}.",
                          eval_time="50m"),
-               "As RedisHitRatioLow, seen from the application (includes the in-process layer).",
-               dashboard_vars=("cache",), team=c.fleet_team, scope="fleet"),
+               "As RedisHitRatioLow, seen from the application (includes the in-process layer). It goes to the "
+               "team owning the application.",
+               dashboard_vars=("cache",), scope="fleet"),
     ]
 
 

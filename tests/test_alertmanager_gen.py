@@ -128,7 +128,7 @@ def test_route_tests_cover_every_team_severity_maintenance_cluster_and_fallback(
 
 def test_timing_follows_the_spec_and_pages_within_a_minute(fleet: FleetSpec) -> None:
     config = alertmanager_config(fleet)
-    assert config["route"]["group_by"] == ["alertname", "cluster", "region"]
+    assert config["route"]["group_by"] == ["alertname", "cluster", "region", "application"]
     teams = {t.name: t for t in fleet.teams}
     found = set()
     for leaf, _ in leaves(config["route"]):

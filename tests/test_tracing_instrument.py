@@ -97,8 +97,17 @@ def test_a_failing_telemetry_never_reaches_the_application(redis_app: RedisServe
     def boom(*args, **kwargs):
         raise RuntimeError("telemetry bug")
 
-    for name in ("start", "succeeded", "failed"):
-        monkeypatch.setattr(tel, name, boom)
+    class Broken:
+        def __getattr__(self, name: str):
+            raise RuntimeError("telemetry bug")
+
+    client.get(f"{p}warm")  # the GET op exists: its counting path is the one inlined in the wrapper
+    for name in ("start", "succeeded", "failed", "stats"):
+        if name == "stats":
+            for op in tel.ops.values():
+                monkeypatch.setattr(op, "stats", Broken())
+        else:
+            monkeypatch.setattr(tel, name, boom)
         assert client.set(f"{p}k", "v") is True
         assert client.get(f"{p}k") == b"v"
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):

@@ -160,6 +160,11 @@ class SpanFactory:
         self._provider = provider
 
     @property
+    def disabled(self) -> bool:
+        """True for good: the explicit provider is the API's no-op one (metrics only)."""
+        return isinstance(self._explicit, trace.NoOpTracerProvider)
+
+    @property
     def keeps_unsampled(self) -> bool:
         """True under AlwaysRecordSampler: unsampled operations that fail or run slow still get a span."""
         self._refresh()

@@ -45,6 +45,8 @@ class Op:
     name: str
     stats: OpStats
     reads: HitCounter | None
+    fast: bool = False  # a non-read or a single-key read of an unclassified client: the inlined path counts it
+    single: bool = False  # a single-key read: a nil reply is a miss
     errors: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,7 +115,10 @@ class Telemetry:
         for op in self.ops.values():
             if op.name == name:
                 return op
-        return Op(name=name, stats=OpStats(DURATION_BUCKETS), reads=READS.get(name))
+        reads = READS.get(name)
+        single = reads is single_reply
+        return Op(name=name, stats=OpStats(DURATION_BUCKETS), reads=reads, single=single,
+                  fast=self.key_classes is None and (reads is None or single))
 
     # --- spans ---------------------------------------------------------------------------------------------
     def attributes(self, name: str, args: Sequence[Any] = (), batch: int = 0) -> Attributes:
