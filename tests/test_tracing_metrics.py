@@ -3,12 +3,14 @@ threads and clients, exposition that promtool accepts, the brief's facades, and 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
 import logging
 import subprocess
 import threading
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -23,6 +25,20 @@ from cachewatch.tracing.telemetry import LogLimiter
 from tests.tracing_support import prefix, recorder
 
 REQ = "cache_requests_total"
+
+
+@contextlib.contextmanager
+def json_lines(logger_name: str) -> Iterator[io.StringIO]:
+    """What ``logger_name`` writes while the block runs, formatted by cachewatch's JsonFormatter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_op_stats_are_exact_across_threads_and_after_they_end() -> None:
@@ -135,12 +151,7 @@ def test_tracing_service_facade_spans() -> None:
 
 def test_error_and_slow_logs_are_json_with_trace_ids(redis_app: RedisServer) -> None:
     rec = recorder()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("cachewatch.tracing")
-    logger.addHandler(handler)
-    try:
+    with json_lines("cachewatch.tracing") as stream:
         client = redis.Redis(port=redis_app.port)
         instrument(client, registry=rec.registry, tracer_provider=rec.provider, cache="logs", slow_threshold=0.005)
         p = prefix("logs")
@@ -148,8 +159,6 @@ def test_error_and_slow_logs_are_json_with_trace_ids(redis_app: RedisServer) -> 
         with pytest.raises(redis.ResponseError):
             client.lpush(f"{p}s", 1)
         client.execute_command("DEBUG", "SLEEP", "0.01")
-    finally:
-        logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     failed = next(line for line in lines if line["msg"] == "cache operation failed")
     slow = next(line for line in lines if line["msg"] == "slow operation")
@@ -163,18 +172,11 @@ def test_error_and_slow_logs_are_json_with_trace_ids(redis_app: RedisServer) -> 
 
 def test_application_logs_inside_a_span_carry_its_ids() -> None:
     rec = recorder()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
     log = logging.getLogger("app.test")
-    log.addHandler(handler)
-    log.propagate = False
-    try:
+    with json_lines("app.test") as stream:
         with rec.provider.get_tracer("t").start_as_current_span("request") as span:
             log.warning("inside")
         log.warning("outside")
-    finally:
-        log.removeHandler(handler)
     inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
     assert inside["trace_id"] == f"{span.get_span_context().trace_id:032x}"
     assert "trace_id" not in outside
