@@ -16,6 +16,7 @@ import textwrap
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -614,3 +615,23 @@ def test_shutdown_returns_even_when_an_exporter_ignores_its_timeout() -> None:
     release.set()
     processor._worker.join(HANG_GUARD)  # the abandoned worker finishes once its export returns
     assert sum(dropped(registry, r) for r in REASONS) + exported(registry) == 6
+
+
+def test_the_fleet_specs_tracing_section_configures_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """configure_tracing(spec.tracing) with the real spec model (examples/fleet.py), not a stand-in."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from cachewatch.spec import load_spec
+
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    spec = load_spec(Path(__file__).resolve().parent.parent / "examples" / "fleet.py")
+    tracing = configure_tracing(spec.tracing, set_global=False, exporter=InMemorySpanExporter(),
+                                registry=CollectorRegistry())
+    try:
+        expected = {name: getattr(spec.tracing, name) for name in ("service_name", "sample_ratio",
+                    "keep_errors_and_slow", "slow_threshold", "otlp_endpoint", "otlp_protocol", "export_queue_size")}
+        assert {name: getattr(tracing.settings, name) for name in expected} == expected
+        assert tracing.processor.max_queue_size == spec.tracing.export_queue_size
+    finally:
+        tracing.shutdown()

@@ -335,12 +335,14 @@ def test_bad_key_classes_are_refused_with_the_reason(redis_app: RedisServer, rec
 
 def test_operation_labels_stay_bounded(redis_app: RedisServer, rec: Recorder) -> None:
     client = client_for(redis_app, rec)
-    for i in range(MAX_OPERATIONS + 50):
+    for i in range(2 * MAX_OPERATIONS + 50):
         with pytest.raises(redis.ResponseError):
             client.execute_command(f"GENERATED{i}")
     operations = {s.labels["db_operation_name"] for m in rec.registry.collect() for s in m.samples
                   if m.name == "db_client_operation_duration_seconds" and s.name.endswith("_count")}
     assert len(operations) == MAX_OPERATIONS + 1 and "OTHER" in operations
+    assert len(instrumentation_of(client).telemetry.ops) <= 2 * MAX_OPERATIONS  # nor does the name cache grow
+    assert rec.value("cache_errors_total", cache="default", operation="OTHER", error_type="ERR") == MAX_OPERATIONS + 50
 
 
 def test_not_a_redis_client_is_refused_by_name(rec: Recorder) -> None:

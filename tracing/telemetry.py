@@ -108,7 +108,8 @@ class Telemetry:
             if name not in known and len(known) >= MAX_OPERATIONS:
                 name = OTHER
             op = self._build(name)
-            self.ops[raw_name] = op
+            if name != OTHER or len(self.ops) < 2 * MAX_OPERATIONS:  # generated names must not grow the cache
+                self.ops[raw_name] = op
             return op
 
     def _build(self, name: str) -> Op:
