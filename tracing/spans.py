@@ -15,11 +15,30 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY
 from redis.exceptions import WatchError
 
 from cachewatch.logs import redact
 from cachewatch.tracing.operations import span_error_type, status_code
 from cachewatch.tracing.sampling import MASK64, Plan, StagedIdGenerator, plan_of
+
+
+def _current_context_getter() -> Callable[[], Any] | None:
+    """The ``get`` of the contextvar behind OpenTelemetry's default runtime context, to read the current span in
+    two C calls instead of the API's five Python ones (a microsecond per command in place); None when another
+    runtime context is configured, and then the API is used."""
+    try:
+        from opentelemetry.context import _RUNTIME_CONTEXT
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
+            return _RUNTIME_CONTEXT._current_context.get
+    except (ImportError, AttributeError):
+        pass
+    return None
+
+
+_context_var_get = _current_context_getter()
 
 SCOPE = "cachewatch.tracing"
 Attributes = dict[str, Any]
@@ -185,8 +204,9 @@ class SpanFactory:
             span = self._tracer.start_span(name, kind=_CLIENT, attributes=attributes(name, args),
                                            start_time=start_time)
             return span if span.is_recording() else None
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid:
+        current = _context_var_get().get(_SPAN_KEY) if _context_var_get is not None else trace.get_current_span()
+        parent = current.get_span_context() if current is not None else None
+        if parent is not None and parent.is_valid:
             if not parent.trace_flags.sampled:
                 return None
             trace_id = parent.trace_id

@@ -134,9 +134,6 @@ class Telemetry:
             attrs["db.query.text"] = sanitize(args)
         return attrs
 
-    def start(self, op: Op, args: Sequence[Any]) -> Span | None:
-        return self.spans.start_leaf(op.name, self.attributes, args)
-
     # --- outcomes ------------------------------------------------------------------------------------------
     def succeeded(self, op: Op, args: Sequence[Any], reply: Any, elapsed: float, span: Span | None) -> None:
         """Count a successful command. The first lines are the whole cost of an unsampled GET: keep them

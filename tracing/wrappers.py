@@ -38,7 +38,7 @@ def sync_command(original: Callable[..., Any], tel: Telemetry) -> Callable[..., 
     def execute_command(*args: Any, **options: Any) -> Any:
         try:
             op = ops.get(args[0]) or tel.op(args[0])
-            span = tel.start(op, args) if traced else None
+            span = tel.spans.start_leaf(op.name, tel.attributes, args) if traced else None
         except Exception:
             telemetry_failed("start")
             return original(*args, **options)
@@ -79,7 +79,7 @@ def async_command(original: Callable[..., Any], tel: Telemetry) -> Callable[...,
     async def execute_command(*args: Any, **options: Any) -> Any:
         try:
             op = ops.get(args[0]) or tel.op(args[0])
-            span = tel.start(op, args) if traced else None
+            span = tel.spans.start_leaf(op.name, tel.attributes, args) if traced else None
         except Exception:
             telemetry_failed("start")
             return await original(*args, **options)
