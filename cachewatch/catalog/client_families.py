@@ -1,6 +1,6 @@
-"""Families of the client library (cachewatch.tracing, issue 5) and the ones Prometheus itself writes.
+"""Families of the client library (cachewatch.tracing) and the ones Prometheus itself writes.
 
-Declared now by name so that generated rules and dashboards can be checked against the catalog.
+cachewatch.tracing renders help and labels from here; generated rules and dashboards are checked against them.
 """
 
 from __future__ import annotations
