@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_left as _bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,15 +135,10 @@ class Telemetry:
 
     # --- outcomes ------------------------------------------------------------------------------------------
     def succeeded(self, op: Op, args: Sequence[Any], reply: Any, elapsed: float, span: Span | None) -> None:
-        """Count a successful command. The first lines are the whole cost of an unsampled GET: keep them
-        lean (see accumulators.py for why there is no lock)."""
+        """Count a successful command that the wrappers' inlined path does not take (sampled, slow, multi-key,
+        classified keys)."""
         stats = op.stats
-        try:
-            slots = stats.local.slots
-        except AttributeError:
-            slots = stats.slots()
-        slots[_bisect(stats.bounds, elapsed)] += 1
-        slots[stats.sum] += elapsed
+        slots = stats.observe(elapsed)
         reads = op.reads
         if reads is None:
             if span is None and elapsed < self.slow_threshold:
