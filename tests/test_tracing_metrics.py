@@ -210,3 +210,14 @@ def test_log_lines_are_rate_limited_with_a_suppressed_count(redis_app: RedisServ
     assert len(records) == 20  # ten a second
     assert getattr(records[10], "suppressed", 0) == 90 and not hasattr(records[11], "suppressed")
     assert rec.value("cache_errors_total", cache="flood", operation="LPUSH", error_type="WRONGTYPE") == 200
+
+
+def test_a_pool_shared_by_two_clients_is_reported_once(redis_app: RedisServer) -> None:
+    rec = recorder()
+    pool = redis.ConnectionPool(port=redis_app.port)
+    first, second = redis.Redis(connection_pool=pool), redis.Redis(connection_pool=pool)
+    for client in (first, second):
+        instrument(client, registry=rec.registry, tracer_provider=rec.provider, cache="shared-pool")
+        client.get(prefix("sharedpool") + "k")
+    assert rec.value("cache_pool_connections", cache="shared-pool", state="idle") == 1
+    assert rec.value("cache_connection_create_seconds_count", cache="shared-pool") == 1

@@ -103,11 +103,11 @@ def instrument(client: Any, *, tracer_provider: trace.TracerProvider | None = No
     command = async_command if kind.is_async else sync_command
     _patch(handle, client, "execute_command", command(client.execute_command, tel))
     _patch(handle, client, "pipeline", pipeline_factory(client.pipeline, tel, kind.is_async))
-    if not kind.cluster:
-        _wrap_pool(handle, client.connection_pool, tel, kind.is_async)
-    token = metrics.collector.add_pool(cache, cluster_pools_reader(client, kind.is_async) if kind.cluster
-                              else pool_reader(client.connection_pool))
-    handle.undo.append(lambda: metrics.collector.remove_pool(token))
+    # a pool shared by several clients is wrapped and reported once, by the first of them
+    if kind.cluster or _wrap_pool(handle, client.connection_pool, tel, kind.is_async):
+        token = metrics.collector.add_pool(cache, cluster_pools_reader(client, kind.is_async) if kind.cluster
+                                           else pool_reader(client.connection_pool))
+        handle.undo.append(lambda: metrics.collector.remove_pool(token))
     client.__dict__[MARK] = handle
     handle.undo.append(lambda: client.__dict__.pop(MARK, None))
     return handle
@@ -139,11 +139,12 @@ def _patch(handle: Instrumentation, target: Any, name: str, replacement: Callabl
     handle.undo.append(restore)
 
 
-def _wrap_pool(handle: Instrumentation, pool: Any, tel: Telemetry, is_async: bool) -> None:
+def _wrap_pool(handle: Instrumentation, pool: Any, tel: Telemetry, is_async: bool) -> bool:
     """Connection set-up time and failures for every pool, wait time for blocking pools; once per pool even when
-    several clients share it. Nothing here runs per command except a blocking pool's timed checkout."""
+    several clients share it (False when another client already did). Nothing here runs per command except a
+    blocking pool's timed checkout."""
     if pool.__dict__.get(POOL_MARK):
-        return
+        return False
     base = pool.connection_class
     counted = counted_connection_class(base, tel, is_async)
     pool.connection_class = counted
@@ -158,6 +159,7 @@ def _wrap_pool(handle: Instrumentation, pool: Any, tel: Telemetry, is_async: boo
         _patch(handle, pool, "get_connection", timed_get_connection(pool.get_connection, tel, is_async))
     pool.__dict__[POOL_MARK] = True
     handle.undo.append(lambda: pool.__dict__.pop(POOL_MARK, None))
+    return True
 
 
 # --- what the spans say about the server -------------------------------------------------------------------------
