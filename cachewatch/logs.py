@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 _SECRETS: set[str] = set()
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
@@ -53,8 +54,11 @@ def current_trace_ids() -> dict[str, str]:
     except ImportError:  # the exporter alone does not need OpenTelemetry
         return {}
     context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return {}
+    return trace_ids(context) if context.is_valid else {}
+
+
+def trace_ids(context: Any) -> dict[str, str]:
+    """``trace_id``/``span_id`` of a span context in W3C hex: the form logs and exemplars carry."""
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 

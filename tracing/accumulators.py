@@ -15,8 +15,11 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client.samples import Exemplar
+
+from cachewatch.logs import trace_ids
 
 
 class OpStats:
@@ -55,9 +58,9 @@ class OpStats:
         slots[self.sum] += seconds
         return slots
 
-    def exemplar(self, seconds: float, trace_id: int, span_id: int) -> None:
-        self.exemplars[bisect_left(self.bounds, seconds)] = Exemplar(
-            {"trace_id": f"{trace_id:032x}", "span_id": f"{span_id:016x}"}, seconds, time.time())
+    def exemplar(self, seconds: float, context: Any) -> None:
+        """Keep the sampled span ``context`` as the latest exemplar of the bucket ``seconds`` falls in."""
+        self.exemplars[bisect_left(self.bounds, seconds)] = Exemplar(trace_ids(context), seconds, time.time())
 
     def totals(self) -> list[float]:
         """All threads' slots added up (finished threads folded into the retired total first)."""

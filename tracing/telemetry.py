@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from cachewatch.logs import trace_ids
 from cachewatch.tracing.accumulators import OpStats
 from cachewatch.tracing.keys import KeyClassifier
 from cachewatch.tracing.metrics import DB_SYSTEM, DURATION_BUCKETS, ClientMetrics
@@ -164,7 +165,7 @@ class Telemetry:
             _set_hit(span, hits, misses)
         ctx = span.get_span_context()
         if ctx.trace_flags.sampled:
-            stats.exemplar(elapsed, ctx.trace_id, ctx.span_id)
+            stats.exemplar(elapsed, ctx)
         if elapsed >= self.slow_threshold:
             self._log("slow operation", op.name, elapsed, span, None)
         span.end()
@@ -177,12 +178,12 @@ class Telemetry:
         counter.inc()
         op.stats.observe(elapsed)
         if span is None and self.spans.keeps_unsampled:
-            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
+            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), started_ns(elapsed))
         if span is not None:
             record_error(span, exc)
             ctx = span.get_span_context()
             if ctx.trace_flags.sampled:
-                op.stats.exemplar(elapsed, ctx.trace_id, ctx.span_id)
+                op.stats.exemplar(elapsed, ctx)
         if kind != "watch":
             self._log("cache operation failed", op.name, elapsed, span, kind)
         if span is not None:
@@ -193,7 +194,7 @@ class Telemetry:
             return
         span = None
         if self.spans.keeps_unsampled:
-            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), _started_ns(elapsed))
+            span = self.spans.late_leaf(op.name, self.attributes(op.name, args), started_ns(elapsed))
         self._log("slow operation", op.name, elapsed, span, None)
         if span is not None:
             span.end()
@@ -218,7 +219,7 @@ class Telemetry:
         if kind is not None:
             extra["error_type"] = kind
         if ctx.is_valid:
-            extra["trace_id"], extra["span_id"] = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+            extra.update(trace_ids(ctx))
         if suppressed:
             extra["suppressed"] = suppressed
         log.warning(message, extra=extra)
@@ -250,7 +251,7 @@ class Telemetry:
         return total_hits, total_misses
 
 
-def _started_ns(elapsed: float) -> int:
+def started_ns(elapsed: float) -> int:
     """Wall-clock start of an operation that just ended after ``elapsed`` seconds (for spans made after it)."""
     return time.time_ns() - int(elapsed * 1e9)
 

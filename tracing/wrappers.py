@@ -14,7 +14,7 @@ from bisect import bisect_left as _bisect
 from collections.abc import Callable
 from typing import Any
 
-from cachewatch.tracing.telemetry import Telemetry
+from cachewatch.tracing.telemetry import Telemetry, started_ns
 
 log = logging.getLogger("cachewatch.tracing")
 _perf = time.perf_counter
@@ -166,12 +166,12 @@ def instrument_sync_pipeline(pipe: Any, tel: Telemetry) -> Any:
         try:
             result = original_command(*args, **options)
         except BaseException as exc:  # only immediate (WATCH-mode) commands reach Redis here
-            _immediate_failed(tel, args, exc, _perf() - start)
+            _immediate(tel, args, _perf() - start, exc=exc)
             raise
         if result is pipe:
             rec.queued.append(args)
         else:
-            _immediate_done(tel, args, result, _perf() - start)
+            _immediate(tel, args, _perf() - start, reply=result)
         return result
 
     def execute(*args: Any, **kwargs: Any) -> Any:
@@ -217,9 +217,9 @@ def instrument_async_pipeline(pipe: Any, tel: Telemetry) -> Any:
         try:
             reply = await pending
         except BaseException as exc:
-            _immediate_failed(tel, args, exc, _perf() - start)
+            _immediate(tel, args, _perf() - start, exc=exc)
             raise
-        _immediate_done(tel, args, reply, _perf() - start)
+        _immediate(tel, args, _perf() - start, reply=reply)
         return reply
 
     def execute_command(*args: Any, **options: Any) -> Any:
@@ -265,20 +265,17 @@ def instrument_async_pipeline(pipe: Any, tel: Telemetry) -> Any:
     return pipe
 
 
-def _immediate_done(tel: Telemetry, args: tuple[Any, ...], reply: Any, elapsed: float) -> None:
+def _immediate(tel: Telemetry, args: tuple[Any, ...], elapsed: float, reply: Any = None,
+               exc: BaseException | None = None) -> None:
+    """Record a command a pipeline ran at once (WATCH mode): known only after the fact, so its span (if the
+    operation is sampled) is backdated to when it started."""
     try:
         op = tel.op(args[0])
-        span = tel.spans.start_leaf(op.name, tel.attributes, args, start_time=time.time_ns() - int(elapsed * 1e9))
-        tel.succeeded(op, args, reply, elapsed, span)
-    except Exception:
-        telemetry_failed("immediate")
-
-
-def _immediate_failed(tel: Telemetry, args: tuple[Any, ...], exc: BaseException, elapsed: float) -> None:
-    try:
-        op = tel.op(args[0])
-        span = tel.spans.start_leaf(op.name, tel.attributes, args, start_time=time.time_ns() - int(elapsed * 1e9))
-        tel.failed(op, args, exc, elapsed, span)
+        span = tel.spans.start_leaf(op.name, tel.attributes, args, start_time=started_ns(elapsed))
+        if exc is None:
+            tel.succeeded(op, args, reply, elapsed, span)
+        else:
+            tel.failed(op, args, exc, elapsed, span)
     except Exception:
         telemetry_failed("immediate")
 
