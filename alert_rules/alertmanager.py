@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from cachewatch.alert_rules.model import duration
+from cachewatch.rulefmt import duration
 from cachewatch.spec import (
     EmailChannel,
     FleetSpec,

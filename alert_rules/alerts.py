@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from cachewatch.alert_rules.model import Alert, AlertTest, RuleGroup, Series, duration, num
+from cachewatch.rulefmt import Alert, AlertTest, RuleGroup, Series, duration, num
 from cachewatch.spec.model import FleetSpec, Thresholds
 
 NODE_KEYS = ("job", "instance", "region", "cluster", "shard", "role", "team")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cachewatch.alert_rules.model import Record, RuleGroup, num
+from cachewatch.rulefmt import Record, RuleGroup, num
 from cachewatch.spec.model import FleetSpec
 
 UP = "cachewatch:cluster_up:ratio_avg5m"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cachewatch.alert_rules import alertmanager, alerts, business, kubernetes, mixin, prometheus_config, runbooks, slo
-from cachewatch.alert_rules.lint import check_catalog
-from cachewatch.alert_rules.model import (
+from cachewatch.catalog.lint import check_catalog
+from cachewatch.rulefmt import (
     Alert,
     Links,
     Record,

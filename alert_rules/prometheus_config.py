@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from cachewatch.alert_rules.model import duration
+from cachewatch.rulefmt import duration
 from cachewatch.spec import Application, FleetSpec
 
 REDIS_JOB = "redis"

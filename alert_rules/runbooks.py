@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cachewatch.alert_rules.model import Alert
+from cachewatch.rulefmt import Alert
 
 HEADER = """# Runbooks
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil
 
-from cachewatch.alert_rules.model import Alert, AlertTest, Record, RuleGroup, Series, Severity, duration, num
+from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series, Severity, duration, num
 from cachewatch.spec.model import SLO, FleetSpec
 
 BAD = "cachewatch:slo_sli_bad_events:rate5m"

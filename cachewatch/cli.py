@@ -215,7 +215,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cachewatch.alert_rules.generate import generate
-    from cachewatch.alert_rules.lint import CatalogLintError
+    from cachewatch.catalog.lint import CatalogLintError
     from cachewatch.dashboards.generate import dashboards
     from cachewatch.dashboards.generate import write as write_dashboards
     from cachewatch.tracing.collector_config import write as write_tracing

@@ -37,8 +37,8 @@ def metrics_markdown() -> str:
 def runbooks_markdown() -> str:
     """The runbooks every alert's runbook_url points at by default, at the default thresholds."""
     from cachewatch.alert_rules.generate import rule_groups
-    from cachewatch.alert_rules.model import alerts_of
     from cachewatch.alert_rules.runbooks import runbooks_markdown as render
+    from cachewatch.rulefmt import alerts_of
     from cachewatch.spec import Cluster, Escalation, FleetSpec, Node, Region, Team, WebhookChannel
 
     spec = FleetSpec(regions=[Region(name="r", clusters=[Cluster(name="c", team="t", nodes=[

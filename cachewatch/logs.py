@@ -13,8 +13,9 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 _SECRETS: set[str] = set()
@@ -89,3 +90,33 @@ def setup_logging(level: str = "info", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class LogRateLimiter:
+    """At most ``burst`` lines per key in each ``interval`` seconds; the next admitted line of a key says how many
+    of its lines were dropped. A Redis outage at a million operations a second, or a dead scrape target every
+    15 s, must not become as many log lines. Keys (an event kind, a failure reason) must be few: one state each.
+    """
+
+    def __init__(self, interval: float = 1.0, burst: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.burst = burst
+        self._clock = clock
+        self._state: dict[Hashable, list] = {}  # key → [window start, lines admitted in it, lines dropped since]
+        self._lock = threading.Lock()
+
+    def admit(self, key: Hashable = "") -> int | None:
+        """None when the line must be dropped, else how many lines of this key were dropped since the last one."""
+        now = self._clock()
+        with self._lock:
+            state = self._state.get(key)
+            if state is None or now - state[0] >= self.interval:
+                dropped = state[2] if state is not None else 0
+                self._state[key] = [now, 1, 0]
+                return dropped
+            if state[1] < self.burst:
+                state[1] += 1
+                dropped, state[2] = state[2], 0
+                return dropped
+            state[2] += 1
+            return None

@@ -8,34 +8,14 @@ value and what is allowed. Secrets in it are references (``password_file``,
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cachewatch.logs import redact
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: object) -> float:
-    """``15s``, ``500ms``, ``2m``, ``1h`` or a number of seconds → seconds (Go-style durations)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; use e.g. 500ms, 15s, 2m, 1h")
-    return float(match[1]) * _UNIT_SECONDS[match[2]]
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from cachewatch.spec.types import Duration, Strict, parse_duration  # noqa: F401  (parse_duration: re-exported)
 
 
 class TlsSettings(Strict):

@@ -10,9 +10,9 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from cachewatch.exporter.options import Duration
+from cachewatch.spec.types import Duration, Strict
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME, description="lower-case letters, digits and dashes")]
@@ -23,10 +23,6 @@ WEEKDAY = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|sunda
 TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$"
 Address = Annotated[str, Field(pattern=ADDRESS, description="host:port")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SecretRef(Strict):

@@ -1,0 +1,191 @@
+"""Dashboards: SDK round trip, stable uids, units and descriptions, variables in every query,
+$__rate_interval, alert panel links, catalog lint, generation time, provisioning files."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import yaml
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from cachewatch.alert_rules.generate import rule_groups
+from cachewatch.catalog import CATALOG, Source
+from cachewatch.catalog.lint import base_family, metric_names
+from cachewatch.dashboards import provisioning
+from cachewatch.dashboards.generate import dashboards, to_json, write
+from cachewatch.panels import PANEL_IDS, resolve
+from cachewatch.rulefmt import alerts_of
+from cachewatch.spec import load_spec
+from tests.support.paths import ROOT
+
+EXAMPLES = ("small", "fleet")
+UIDS = {"cachewatch-fleet", "cachewatch-node", "cachewatch-cluster", "cachewatch-exporter", "cachewatch-security",
+        "cachewatch-slo", "cachewatch-app"}
+NODE_VARS = ('region=~"$region"', 'cluster=~"$cluster"', 'instance=~"$instance"')
+
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def spec(request):
+    return load_spec(ROOT / "examples" / f"{request.param}.py")
+
+
+@pytest.fixture(scope="module")
+def boards(spec) -> dict[str, dict]:
+    return dashboards(spec)
+
+
+def panels(doc: dict) -> list[dict]:
+    """Every panel, rows' nested panels included, rows themselves excluded."""
+    out = []
+    for p in doc["panels"]:
+        out += p.get("panels", []) if p["type"] == "row" else [p]
+    return out
+
+
+def queries(boards: dict[str, dict]):
+    for uid, doc in boards.items():
+        for p in panels(doc):
+            for t in p["targets"]:
+                yield uid, p["title"], t["expr"]
+
+
+def selectors(expr: str, name: str) -> list[str]:
+    """The matcher blocks written after each occurrence of metric ``name`` ('' when it has none)."""
+    return [m.group(1) or "" for m in re.finditer(rf"(?<![\w:]){re.escape(name)}(?![\w:])(?:\{{([^}}]*)\}})?", expr)]
+
+
+def test_uids_are_stable_and_complete(spec, boards):
+    assert set(boards) == UIDS
+    assert all(doc["uid"] == uid for uid, doc in boards.items())
+    assert json.dumps(dashboards(spec)) == json.dumps(boards)  # deterministic
+
+
+@pytest.mark.parametrize("uid", sorted(UIDS))
+def test_decodes_through_sdk_model_without_loss(boards, uid):
+    doc = boards[uid]
+    assert to_json(Dashboard.from_json(doc)) == doc
+
+
+def test_shared_tags_links_variables_annotations(boards):
+    for uid, doc in boards.items():
+        assert "cachewatch" in doc["tags"], uid
+        assert any(link["type"] == "dashboards" and link["tags"] == ["cachewatch"] for link in doc["links"]), uid
+        names = [v["name"] for v in doc["templating"]["list"]]
+        assert names[:4] == ["datasource", "region", "cluster", "instance"], uid
+        annotations = doc["annotations"]["list"]
+        assert any('ALERTS{alertstate="firing"' in a.get("expr", "") for a in annotations), uid
+    assert "cache" in [v["name"] for v in boards["cachewatch-app"]["templating"]["list"]]
+    assert "slo" in [v["name"] for v in boards["cachewatch-slo"]["templating"]["list"]]
+
+
+def test_every_panel_has_unit_description_and_unique_id(boards):
+    for uid, doc in boards.items():
+        ids = [p["id"] for p in doc["panels"]] + [c["id"] for p in doc["panels"] for c in p.get("panels", [])]
+        assert len(ids) == len(set(ids)), uid
+        for p in panels(doc):
+            assert p["fieldConfig"]["defaults"].get("unit"), f"{uid}: {p['title']} has no unit"
+            assert p.get("description"), f"{uid}: {p['title']} has no description"
+            assert p["datasource"]["uid"] == "${datasource}"
+            assert p["targets"], f"{uid}: {p['title']} has no query"
+
+
+def test_every_query_applies_the_variables(boards):
+    problems = []
+    for uid, title, expr in queries(boards):
+        for name in metric_names(expr):
+            fam = CATALOG.get(base_family(name))
+            if fam is None:
+                continue  # reported by the catalog test
+            if fam.source is Source.EXPORTER_SELF:
+                need = ('job="cachewatch-exporter"',)
+            elif fam.source is Source.EXPORTER:
+                need = ('job="redis"', *NODE_VARS)
+            elif fam.source is Source.CLIENT:
+                need = ('cache=~"$cache"',)
+            elif fam.source is Source.RECORDING and "slo" in fam.labels:
+                need = ('slo=~"$slo"',) if uid == "cachewatch-slo" else ()
+            elif fam.source is Source.RECORDING and "instance" in fam.labels:
+                need = NODE_VARS
+            elif fam.source is Source.RECORDING and "cluster" in fam.labels:
+                need = NODE_VARS[:2]
+            else:  # Prometheus' own: up / scrape_duration_seconds with either job, ALERTS
+                need = ()
+            for sel in selectors(expr, name):
+                missing = [n for n in need if n not in sel]
+                if missing:
+                    problems.append(f"{uid} / {title}: {name}{{{sel}}} lacks {', '.join(missing)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_range_uses_rate_interval(boards):
+    for uid, title, expr in queries(boards):
+        for window in re.findall(r"\[([^\]]*)\]", expr):
+            assert window == "$__rate_interval", f"{uid} / {title}: [{window}] in {expr}"
+
+
+def test_every_metric_is_in_the_catalog(boards):
+    unknown = {}
+    for uid, title, expr in queries(boards):
+        text = re.sub(r"\$\w+", "", expr.replace("$__rate_interval", "5m"))
+        missing = {n for n in metric_names(text) if base_family(n) not in CATALOG}
+        if missing:
+            unknown[f"{uid} / {title}"] = missing
+    assert not unknown
+
+
+def test_every_alert_links_to_an_existing_panel(spec, boards):
+    alerts = alerts_of(rule_groups(spec))
+    assert alerts
+    for alert in alerts:
+        uid, panel_id = resolve(alert.panel)
+        assert uid in boards, alert.name
+        assert panel_id in {p["id"] for p in panels(boards[uid])}, f"{alert.name}: {alert.panel}"
+        for var in alert.dashboard_vars:
+            assert var in {v["name"] for v in boards[uid]["templating"]["list"]}, f"{alert.name}: var-{var}"
+
+
+def test_panel_table_is_fully_used(boards):
+    for uid, keys in PANEL_IDS.items():
+        ids = {p["id"] for p in panels(boards[uid])}
+        assert set(keys.values()) <= ids, uid
+        assert len(set(keys.values())) == len(keys), uid
+
+
+def test_fleet_generation_is_fast():
+    spec = load_spec(ROOT / "examples" / "fleet.py")
+    start = time.perf_counter()
+    dashboards(spec)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_write_dashboards_and_provisioning(spec, tmp_path):
+    files = write(spec, tmp_path)
+    for uid in UIDS:
+        path = tmp_path / "dashboards" / f"{uid}.json"
+        assert path in files
+        assert json.loads(path.read_text())["uid"] == uid
+    ds = yaml.safe_load((tmp_path / "grafana/provisioning/datasources/cachewatch.yaml").read_text())
+    by_type = {d["type"]: d for d in ds["datasources"]}
+    assert set(by_type) == {"prometheus", "jaeger"}
+    assert by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": by_type["jaeger"]["uid"]}]
+    prov = yaml.safe_load((tmp_path / "grafana/provisioning/dashboards/cachewatch.yaml").read_text())
+    assert prov["providers"][0]["type"] == "file"
+    assert prov["providers"][0]["options"]["path"] == provisioning.DASHBOARDS_PATH
+
+
+def test_golden_dashboards_for_the_small_example() -> None:
+    import os
+
+    golden = ROOT / "tests" / "golden" / "dashboards-small"
+    produced = {f"{uid}.json": json.dumps(board, indent=2, sort_keys=True) + "\n"
+                for uid, board in dashboards(load_spec(ROOT / "examples" / "small.py")).items()}
+    if os.environ.get("CACHEWATCH_UPDATE_GOLDEN"):
+        golden.mkdir(parents=True, exist_ok=True)
+        for name, text in produced.items():
+            (golden / name).write_text(text)
+    expected = {p.name: p.read_text() for p in sorted(golden.glob("*.json"))}
+    assert produced == expected, "dashboards changed; review, then CACHEWATCH_UPDATE_GOLDEN=1"

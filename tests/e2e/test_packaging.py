@@ -1,0 +1,41 @@
+"""A wheel installed into a fresh venv imports every part, and installs no bare top-level `exporter`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+from tests.support.paths import ROOT
+
+PARTS = ["cachewatch", "cachewatch.catalog", "cachewatch.cli", "cachewatch.exporter", "cachewatch.exporter.app",
+         "cachewatch.exporter.key_sampler", "cachewatch.exporter.webconfig", "cachewatch.local_redis",
+         "cachewatch.spec", "cachewatch.alert_rules.generate", "cachewatch.dashboards.generate"]
+
+
+def run(*cmd: str | Path, cwd: Path | None = None) -> str:
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=600)
+    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return out.stdout
+
+
+def test_wheel_in_a_fresh_venv_imports_every_part(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # build from a copy: setuptools leaves build/ and *.egg-info behind
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info",
+                                                                 "__pycache__", ".*_cache", ".hypothesis"))
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, source)
+    (wheel,) = wheels.glob("cachewatch-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", wheel)
+    code = ("import importlib, importlib.util\n"
+            f"for part in {PARTS!r}: importlib.import_module(part)\n"
+            "assert importlib.util.find_spec('exporter') is None, 'bare top-level exporter package installed'\n"
+            "import cachewatch.exporter.app as app; print(app.__file__)")
+    location = run(python, "-c", code, cwd=tmp_path)
+    assert str(env_dir) in location, "imported from the venv, not from the source tree"
+    assert "exporter" in run(env_dir / "bin" / "cachewatch", "--help", cwd=tmp_path)

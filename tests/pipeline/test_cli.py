@@ -1,0 +1,74 @@
+"""The command line: every option explained, redis_exporter's environment honoured, bad settings named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cachewatch.exporter.options import build_settings
+from tests.support.exporter_process import start_exporter
+
+
+def cachewatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cachewatch", *args], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+def test_exporter_help_explains_every_option() -> None:
+    out = cachewatch("exporter", "--help")
+    assert out.returncode == 0
+    for option in ("--listen", "--redis-addr", "--config", "--web-config", "--allow-target", "--allow-any-target",
+                   "--password-file", "--scrape-timeout", "--tls-ca-cert-file", "--key-sampling", "REDIS_ADDR",
+                   "REDIS_PASSWORD", "REDIS_EXPORTER_WEB_LISTEN_ADDRESS"):
+        assert option in out.stdout, option
+    usage = out.stdout.split("environment (")[0]
+    assert "--redis-password " not in usage and "--redis-password\n" not in usage  # no secret on a command line
+
+
+def test_redis_exporter_environment_variables_configure_the_exporter() -> None:
+    settings = build_settings(None, {}, env={
+        "REDIS_ADDR": "redis://cache-1:6380", "REDIS_USER": "monitor", "REDIS_PASSWORD": "pw",
+        "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": "0.0.0.0:9999", "REDIS_EXPORTER_CONNECTION_TIMEOUT": "3s",
+        "REDIS_EXPORTER_SKIP_TLS_VERIFICATION": "true", "REDIS_EXPORTER_LOG_LEVEL": "WARN",
+    })
+    assert settings.redis_addr == "redis://cache-1:6380" and settings.redis_user == "monitor"
+    assert settings.redis_password_env == "REDIS_PASSWORD"  # a reference, never the value
+    assert settings.listen == "0.0.0.0:9999" and settings.connect_timeout == 3.0
+    assert settings.tls.insecure_skip_verify and settings.log_level == "warning"
+
+
+def test_flags_override_the_environment() -> None:
+    settings = build_settings(None, {"redis_addr": "redis://b:1"}, env={"REDIS_ADDR": "redis://a:1"})
+    assert settings.redis_addr == "redis://b:1"
+
+
+def test_a_bad_config_file_names_each_field_and_what_is_allowed(tmp_path) -> None:
+    config = tmp_path / "exporter.yml"
+    config.write_text("scrape_timeout: soon\nlog_level: loud\nkey_sampling: {top_n: 0}\nbogus: 1\n")
+    out = cachewatch("exporter", "--config", str(config))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert any("scrape_timeout" in line and "soon" in line for line in lines)
+    assert any("log_level" in line and "'debug', 'info', 'warning' or 'error'" in line for line in lines)
+    assert any("key_sampling.top_n" in line for line in lines)
+    assert any("bogus" in line for line in lines)
+
+
+def test_env_var_deployment_switches_by_changing_only_the_image(redis_primary) -> None:
+    """A redis_exporter deployment configured by environment only works unchanged."""
+    exporter = start_exporter(env={"REDIS_ADDR": redis_primary.url})
+    try:
+        assert exporter.get("/metrics").value("redis_up") == 1
+    finally:
+        exporter.stop()
+
+
+def test_demo_runs_end_to_end() -> None:
+    out = cachewatch("demo")
+    assert out.returncode == 0, out.stderr
+    assert "redis_up 1" in out.stdout
+    assert 'redis_acl_denials_total{reason="auth",context="toplevel",user="nobody"} 1' in out.stdout
+    # the client-library part: read-through counts and the span tree of a miss everywhere
+    assert 'cache_requests_total{cache="users",key_class="",operation="cache.get",result="miss"}' in out.stdout
+    tree = out.stdout.split("the trace of the first read")[1].splitlines()[1:6]
+    assert [line.split()[0] for line in tree] == ["cache.get", "cache.l1.get", "GET", "origin.load", "SET"]

@@ -1,0 +1,173 @@
+"""`cachewatch generate` + `cachewatch validate` on both examples, random specs, golden files, and the lint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from cachewatch.alert_rules import generate as generate_module
+from cachewatch.alert_rules.alerts import groups as alert_groups
+from cachewatch.alert_rules.generate import generate, rule_groups
+from cachewatch.alert_rules.validate import checks
+from cachewatch.catalog.lint import CatalogLintError, check_catalog
+from cachewatch.rulefmt import Alert, RuleGroup, alerts_of
+from cachewatch.spec import (
+    SLO,
+    Cluster,
+    Escalation,
+    FleetSpec,
+    Node,
+    PagerDutyChannel,
+    Region,
+    SecretRef,
+    Team,
+    Thresholds,
+    WebhookChannel,
+    load_spec,
+)
+from tests.support.paths import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "rules-small"
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def cachewatch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cachewatch", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("example", ["small.py", "fleet.py"])
+def test_generate_then_validate_passes_for_the_examples(example: str, tmp_path: Path) -> None:
+    out = tmp_path / "build"
+    generated = cachewatch("generate", str(ROOT / "examples" / example), "--out", str(out))
+    assert generated.returncode == 0, generated.stderr
+    validated = cachewatch("validate", str(out))
+    assert validated.returncode == 0, validated.stdout
+    assert validated.stdout.strip().endswith("0 failed")
+    for part in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml", "alertmanager/route-tests.yml",
+                 "kubernetes/prometheusrule.yaml", "mixin/mixin.libsonnet", "docs/runbooks.md",
+                 "dashboards/cachewatch-node.json", "grafana/provisioning/datasources/cachewatch.yaml",
+                 "tracing/otelcol-tail-sampling.yaml", "tracing/jaeger-v2.yaml"):
+        assert (out / part).is_file(), part
+    assert "job_name: cachewatch-apps" in (out / "prometheus" / "prometheus.yml").read_text()
+
+
+def test_generating_the_120_node_fleet_takes_under_two_seconds(tmp_path: Path) -> None:
+    spec = load_spec(ROOT / "examples" / "fleet.py")
+    start = time.perf_counter()
+    generate(spec, tmp_path)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_every_alert_is_complete_and_tested() -> None:
+    for example in ("small.py", "fleet.py"):
+        spec = load_spec(ROOT / "examples" / example)
+        alerts = alerts_of(rule_groups(spec))
+        assert len({a.name for a in alerts}) >= 35
+        for alert in alerts:
+            assert alert.name.startswith("Redis") and alert.name[5].isupper(), alert.name
+            assert alert.severity in SEVERITIES and alert.for_ and alert.for_ != "0s", alert.name
+            assert "{{" not in alert.summary and "{{" in alert.description, alert.name
+            assert alert.test is not None, f"{alert.name} has no promtool case"
+            assert "team" in alert.labels or "team" in alert.test.exp_labels, alert.name
+
+
+def test_the_alert_set_covers_what_the_brief_lists() -> None:
+    names = {a.name for a in alerts_of(alert_groups(load_spec(ROOT / "examples" / "fleet.py")))}
+    expected = {"RedisDown", "RedisScrapeFailing", "RedisExporterDown", "RedisExporterSlow", "RedisTargetsAbsent",
+                "RedisMemoryHigh", "RedisEvictionsHigh", "RedisEvictionRatioHigh", "RedisMemoryFragmentationHigh",
+                "RedisConnectionsHigh", "RedisRejectedConnections", "RedisBlockedClientsHigh",
+                "RedisReplicationLinkDown", "RedisReplicasMissing", "RedisReplicationLagBytes",
+                "RedisReplicationLagSeconds", "RedisShardWithoutPrimary", "RedisShardMultiplePrimaries",
+                "RedisBgsaveFailed", "RedisAofWriteFailed", "RedisClusterStateNotOk", "RedisClusterSlotsFail",
+                "RedisLatencyP95High", "RedisLatencyP99High", "RedisErrorRepliesHigh", "RedisSlowlogGrowing",
+                "RedisHitRatioLow", "RedisClientHitRatioLow", "RedisAuthFailuresSpike", "RedisAclDenialsSpike",
+                "RedisNoMaxmemory", "RedisNoEvictionPolicy"}
+    assert expected <= names, expected - names
+
+
+def test_cluster_threshold_overrides_get_their_own_rules() -> None:
+    spec = load_spec(ROOT / "examples" / "fleet.py")  # sessions-* override memory_warning_ratio to 0.8
+    memory = [a for a in alerts_of(alert_groups(spec)) if a.name == "RedisMemoryHigh"]
+    assert len(memory) == 2
+    fleet_rule, override = memory
+    assert 'cluster!~"sessions-eu-west|sessions-us-east|sessions-ap-south"' in fleet_rule.expr
+    assert fleet_rule.expr.endswith("> 0.85") and override.expr.endswith("> 0.8")
+    assert override.labels["thresholds"] == "sessions-eu-west+2"
+
+
+def test_generated_files_never_contain_a_secret(tmp_path: Path) -> None:
+    secret_file = tmp_path / "pd-key"
+    secret_file.write_text("pd-secret-value-8c1f")
+    spec = FleetSpec(
+        regions=[Region(name="r", clusters=[Cluster(name="c", team="t", nodes=[Node(address="127.0.0.1:6379")])])],
+        teams=[Team(name="t", channels={"pd": PagerDutyChannel(routing_key=SecretRef(file=str(secret_file)))},
+                    escalation=Escalation(critical=["pd"]))])
+    for path in generate(spec, tmp_path / "out"):
+        assert "pd-secret-value-8c1f" not in path.read_text(), path
+
+
+def test_a_metric_missing_from_the_catalog_fails_generation_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CatalogLintError, match="RedisBogus: redis_not_a_metric"):
+        check_catalog({"RedisBogus": 'rate(redis_not_a_metric{job="redis"}[5m]) > 1'}, [])
+    bogus = RuleGroup(name="x", file="x.yml", rules=(Alert(
+        name="RedisBogus", expr="redis_not_a_metric > 1", for_="1m", severity="warning", summary="s",
+        description="{{ $labels.instance }}", runbook="x", panel="cachewatch-node/x", test=None),))
+    monkeypatch.setattr(generate_module, "RULE_SOURCES", (lambda spec: [bogus],))
+    with pytest.raises(CatalogLintError):
+        rule_groups(load_spec(ROOT / "examples" / "small.py"))
+
+
+def test_golden_rules_for_the_small_example(tmp_path: Path) -> None:
+    generate(load_spec(ROOT / "examples" / "small.py"), tmp_path)
+    produced = {p.relative_to(tmp_path).as_posix(): p.read_text() for p in sorted(tmp_path.rglob("*.yml"))
+                if p.parts[-3] == "prometheus" or p.parent.name in ("rules", "tests")}
+    if os.environ.get("CACHEWATCH_UPDATE_GOLDEN"):
+        for name, text in produced.items():
+            (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / name).write_text(text)
+    expected = {p.relative_to(GOLDEN).as_posix(): p.read_text() for p in sorted(GOLDEN.rglob("*.yml"))}
+    assert produced == expected, "generated rules changed; review, then CACHEWATCH_UPDATE_GOLDEN=1"
+
+
+# --- random valid specs ------------------------------------------------------------------------------------
+names = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+
+
+@st.composite
+def fleet_specs(draw) -> FleetSpec:
+    team_names = draw(st.lists(names, min_size=1, max_size=3, unique=True))
+    cluster_names = draw(st.lists(names, min_size=1, max_size=3, unique=True))
+    port = iter(range(7000, 9000))
+    clusters = [Cluster(name=f"c-{name}", team=draw(st.sampled_from(team_names)),
+                        thresholds=draw(st.sampled_from([{}, {"memory_warning_ratio": 0.7}, {"blocked_clients": 9}])),
+                        nodes=[Node(address=f"10.0.0.1:{next(port)}", role=role, shard="s0")
+                               for role in ("primary", "replica")[: draw(st.integers(1, 2))]])
+               for name in cluster_names]
+    teams = [Team(name=name, channels={"hook": WebhookChannel(url=f"http://{name}.example:8080/")},
+                  escalation=Escalation(critical=["hook"], warning=draw(st.sampled_from([[], ["hook"]]))))
+             for name in team_names]
+    slos = [SLO(name=f"slo-{kind.replace('_', '-')}", kind=kind, objective=draw(st.sampled_from([99.0, 99.9, 95.5])),
+                window=draw(st.sampled_from(["7d", "28d", "30d"])),
+                latency_threshold_seconds=0.005 if kind == "latency" else None)
+            for kind in draw(st.lists(st.sampled_from(["availability", "hit_ratio", "latency", "error_rate"]),
+                                      unique=True, max_size=4))]
+    thresholds = Thresholds(memory_warning_ratio=draw(st.sampled_from([0.5, 0.85])),
+                            no_backup_hours=draw(st.sampled_from([None, 24.0])))
+    return FleetSpec(regions=[Region(name="r1", clusters=clusters)], teams=teams, slos=slos, thresholds=thresholds)
+
+
+@settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.generate),  # each example runs promtool
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(fleet_specs())
+def test_random_valid_specs_generate_artifacts_that_validate(tmp_path_factory, spec: FleetSpec) -> None:
+    out = tmp_path_factory.mktemp("random")
+    generate(spec, out)
+    failed = [c for c in checks(out) if not c.ok]
+    assert not failed, "\n".join(f"{c.name}: {c.detail[-1500:]}" for c in failed)
