@@ -1,1 +1,2 @@
-"""cachewatch.alert_rules: the fleet spec → Prometheus rules, SLOs, tests, scrape config and Alertmanager routing."""
+"""cachewatch.alert_rules: the fleet spec → Prometheus alerts, SLOs, business records, their promtool tests, and
+Alertmanager routing (``contribution.contribution(spec)`` for the generate pipeline)."""

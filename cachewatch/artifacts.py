@@ -28,7 +28,7 @@ class File:
     ``.yaml``, ``.json``) or finished text; ``comment`` is explanation the writer puts under its header."""
 
     path: str  # relative to the output directory, with forward slashes
-    data: Json | str
+    data: Any  # a mapping or list for YAML/JSON, or str
     comment: str = ""
 
 
@@ -56,6 +56,7 @@ class Contribution:
     files: tuple[File, ...] = ()
     rule_groups: tuple[RuleGroup, ...] = ()
     scrape_jobs: tuple[Json, ...] = ()
+    scrape_comment: str = ""  # what prometheus.yml's header says about this part's jobs, one line per line
     alerting: Alerting = field(default_factory=Alerting)
     dashboards: dict[str, Json] = field(default_factory=dict)  # uid → Grafana JSON
     docs: dict[str, str] = field(default_factory=dict)  # docs/<name> → Markdown

@@ -7,13 +7,16 @@ never carry float noise such as ``0.0009999999999999432``.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import yaml
 
 from cachewatch.panels import resolve
-from cachewatch.promql import duration, num  # noqa: F401  (re-exported: rules are written with them)
 
 Severity = Literal["critical", "warning", "info"]
 ALERT_PREFIX = "Redis"
@@ -29,12 +32,17 @@ class Series:
 
 @dataclass(frozen=True)
 class AlertTest:
-    """Series that make the alert fire at ``eval_time`` (with ``exp_labels``), and series that keep it silent."""
+    """Series that make the alert fire at ``eval_time``, and series that keep it silent.
+
+    ``exp_labels`` are the labels of the expression's result in the fire case (what a template's ``$labels``
+    holds; severity and rule labels are added on rendering), ``value`` its value (``$value``) where the
+    description prints it: the expected description is rendered from the template, never written twice.
+    """
 
     fire: tuple[Series, ...]
     quiet: tuple[Series, ...]
     exp_labels: dict[str, str]
-    exp_description: str  # the description as Prometheus renders it for the fire case
+    value: float | None = None
     eval_time: str = "15m"
     interval: str = "1m"
 
@@ -134,7 +142,7 @@ def render_rule_tests(rule_files: list[str], alerts: list[Alert], links: Links, 
             "exp_labels": labels,
             "exp_annotations": {
                 "summary": alert.summary,
-                "description": t.exp_description,
+                "description": expected_description(alert),
                 "runbook_url": links.runbook(alert.runbook),
                 "dashboard_url": links.dashboard(alert.panel, alert.dashboard_vars, labels),
             },
@@ -157,3 +165,95 @@ def render_rule_tests(rule_files: list[str], alerts: list[Alert], links: Links, 
 def dump_yaml(doc: object) -> str:
     """YAML as every generator writes it: keys in our order, long expressions on one line."""
     return yaml.safe_dump(doc, sort_keys=False, width=1000, allow_unicode=True, default_flow_style=False)
+
+
+# --- the Go-template subset of our annotations, rendered as Prometheus does (for promtool expectations) -----
+ACTION = re.compile(r"\{\{(.*?)\}\}")
+# `$labels.x` or `$value`, optionally piped into one function with an optional quoted argument
+PIPELINE = re.compile(r'\s*\$(?:labels\.(?P<label>\w+)|value)'
+                      r'(?:\s*\|\s*(?P<filter>\w+)(?:\s+"(?P<arg>[^"]*)")?)?\s*')
+VERB = re.compile(r"%\.\d+f")
+PRINTF = re.compile(r"[^%]*%\.\d+f[^%]*")
+MISSING_LABEL = ""  # Prometheus expands with missingkey=zero: an absent label prints nothing
+
+
+def _go_special(value: float) -> str | None:
+    """Go prints NaN and infinities the same way in every float verb."""
+    if math.isnan(value):
+        return "NaN"
+    return None if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf")
+
+
+def go_float(value: float) -> str:
+    """Go's ``%v`` of a float64 (strconv's shortest ``g``): 100, 0.5, 123456.7, 1e+06, 1.5e-05."""
+    if (special := _go_special(value)) is not None:
+        return special
+    shortest = Decimal(repr(float(value))).normalize()  # repr is the shortest round-trip spelling, as in Go
+    sign, digits, exponent = shortest.as_tuple()
+    exp10 = len(digits) + int(exponent) - 1
+    if -4 <= exp10 < 6:
+        return format(shortest, "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
+
+
+def go_g4(value: float) -> str:
+    """Go's ``%.4g`` (same as Python's for finite numbers)."""
+    return _go_special(value) or f"{value:.4g}"
+
+
+def printf(value: float, fmt: str) -> str:
+    """``printf "%.Nf"``: the only verb our templates use (Go and Python round alike)."""
+    if not PRINTF.fullmatch(fmt):
+        raise ValueError(f'printf "{fmt}": only "%.Nf" formats are rendered')
+    special = _go_special(value)
+    return VERB.sub(special, fmt) if special else fmt % value
+
+
+def humanize_percentage(value: float, _: str = "") -> str:
+    """Prometheus' ``humanizePercentage``: ``%.4g%%`` of value × 100."""
+    return go_g4(value * 100) + "%"
+
+
+def humanize1024(value: float, _: str = "") -> str:
+    """Prometheus' ``humanize1024``: binary prefixes ki, Mi, Gi, …; ``%.4g``."""
+    if abs(value) <= 1 or not math.isfinite(value):
+        return go_g4(value)
+    prefix = ""
+    for p in ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"):
+        if abs(value) < 1024:
+            break
+        prefix, value = p, value / 1024
+    return go_g4(value) + prefix
+
+
+FILTERS: dict[str, Callable[[float, str], str]] = {
+    "printf": printf, "humanizePercentage": humanize_percentage, "humanize1024": humanize1024}
+
+
+def render_template(template: str, labels: Mapping[str, str], value: float | None = None) -> str:
+    """An annotation as Prometheus expands it: ``{{ $labels.x }}``, ``{{ $value }}``, ``{{ $value | f }}`` for
+    the filters in FILTERS. Anything else raises, so that a new construct cannot be rendered wrongly."""
+
+    def action(match: re.Match[str]) -> str:
+        parts = PIPELINE.fullmatch(match[1])
+        if parts is None or (parts["label"] and parts["filter"]):
+            raise ValueError(f"unsupported template action {match[0]!r} in {template!r}")
+        if parts["label"]:
+            return labels.get(parts["label"], MISSING_LABEL)
+        if value is None:
+            raise ValueError(f"{template!r} prints $value: its test must state the expected value")
+        if not parts["filter"]:
+            return go_float(value)
+        if parts["filter"] not in FILTERS:
+            raise ValueError(f"unsupported template function {parts['filter']!r} in {template!r}")
+        return FILTERS[parts["filter"]](value, parts["arg"] or "")
+
+    return ACTION.sub(action, template)
+
+
+def expected_description(alert: Alert) -> str:
+    """The description as promtool sees it in the alert's fire case."""
+    if alert.test is None:
+        raise ValueError(f"{alert.name} has no test case")
+    return render_template(alert.description, alert.test.exp_labels, alert.test.value)

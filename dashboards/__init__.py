@@ -1,5 +1,5 @@
 """Grafana dashboards and provisioning generated from the fleet spec (import name ``cachewatch.dashboards``).
 
-Built with grafana-foundation-sdk's typed builders; ``generate.dashboards(spec)`` returns JSON-ready dicts
-and ``generate.write(spec, out)`` writes them plus Grafana provisioning files.
+Built with grafana-foundation-sdk's typed builders; ``generate.dashboards(spec)`` returns JSON-ready dicts and
+``contribution.contribution(spec)`` hands them, with Grafana provisioning, to the generate pipeline.
 """

@@ -27,8 +27,9 @@ def build(spec: FleetSpec) -> dm.Dashboard:
             "none", [Q(f"sum by (alertname, severity, cluster) ({ALERTS_FIRING})", instant=True, fmt="table")],
             span=8)
     b.row("Traffic and latency")
-    b.panel("timeseries", "Commands per second", "Commands processed per second, per cluster.", "ops",
-            [Q(f"sum by (region, cluster) ({rate('redis_commands_processed_total')})", "{{region}}/{{cluster}}")])
+    b.panel("timeseries", "Commands per second", "Commands processed per second over 5m, per cluster (recorded "
+            "per node as redis:commands:rate5m).", "ops",
+            [Q(f"sum by (region, cluster) ({m('redis:commands:rate5m')})", "{{region}}/{{cluster}}")])
     b.panel("timeseries", "Hit ratio", "Server-side keyspace hit ratio per cluster: hits / (hits + misses). The "
             f"alert threshold from the spec is {t.hit_ratio_min:.0%}.", "percentunit",
             [Q(ratio(f"sum by (cluster) ({hits})", f"sum by (cluster) ({hits}) + sum by (cluster) ({misses})"),
@@ -40,10 +41,9 @@ def build(spec: FleetSpec) -> dm.Dashboard:
                f"(rate(redis_commands_latencies_usec_bucket{{{NODE}}}[{RATE}])))", "{{cluster}}")],
             steps=thresholds((None, "green"), (t.latency_p99_seconds * 1e6, "red")))
     b.row("Memory")
-    b.panel("timeseries", "Memory used of maxmemory", "Highest used_memory / maxmemory among each cluster's nodes; "
-            "nodes without maxmemory are left out.", "percentunit",
-            [Q(f"max by (cluster) ({ratio(m('redis_memory_used_bytes'), m('redis_memory_max_bytes'))})",
-               "{{cluster}}")],
+    b.panel("timeseries", "Memory used of maxmemory", "Highest used_memory / maxmemory among each cluster's nodes "
+            "(redis:memory_used:ratio); nodes without maxmemory are left out.", "percentunit",
+            [Q(f"max by (cluster) ({m('redis:memory_used:ratio')})", "{{cluster}}")],
             steps=thresholds((None, "green"), (t.memory_warning_ratio, "orange"), (t.memory_critical_ratio, "red")),
             min_val=0, max_val=1)
     b.panel("timeseries", "Evictions", "Keys evicted per second because of maxmemory, per cluster.", "cps",

@@ -42,9 +42,9 @@ def build(spec: FleetSpec) -> dm.Dashboard:
     b.panel("timeseries", "Latency p99 by command", "99th percentile latency per command.", "µs",
             [Q(f"histogram_quantile(0.99, sum by (le, cmd) ({LATENCY}))", "{{cmd}}")])
     b.row("Memory")
-    b.panel("timeseries", "Memory used of maxmemory", "used_memory / maxmemory per node (nodes without maxmemory "
-            "are left out).", "percentunit",
-            [Q(ratio(m("redis_memory_used_bytes"), m("redis_memory_max_bytes")), LEGEND_NODE)], key="memory",
+    b.panel("timeseries", "Memory used of maxmemory", "used_memory / maxmemory per node (redis:memory_used:ratio; "
+            "nodes without maxmemory are left out).", "percentunit",
+            [Q(m("redis:memory_used:ratio"), LEGEND_NODE)], key="memory",
             steps=thresholds((None, "green"), (t.memory_warning_ratio, "orange"), (t.memory_critical_ratio, "red")),
             min_val=0, max_val=1)
     b.panel("timeseries", "Memory breakdown", "Dataset, overhead, Lua/scripts and RSS of the selected nodes.",
@@ -61,8 +61,9 @@ def build(spec: FleetSpec) -> dm.Dashboard:
              Q(f"sum by (instance) ({rate('redis_expired_keys_total')})", "expired {{instance}}")], key="evictions",
             steps=thresholds((None, "green"), (t.evictions_per_second, "red")))
     b.row("Clients and network")
-    b.panel("timeseries", "Clients of maxclients", "connected_clients / maxclients per node.", "percentunit",
-            [Q(ratio(m("redis_connected_clients"), m("redis_max_clients")), LEGEND_NODE)], key="clients",
+    b.panel("timeseries", "Clients of maxclients", "connected_clients / maxclients per node "
+            "(redis:connections:ratio).", "percentunit",
+            [Q(m("redis:connections:ratio"), LEGEND_NODE)], key="clients",
             steps=thresholds((None, "green"), (t.connections_warning_ratio, "orange"),
                              (t.connections_critical_ratio, "red")), min_val=0, max_val=1)
     b.panel("timeseries", "Blocked clients and rejections", "Clients blocked in BLPOP/WAIT, and connections "

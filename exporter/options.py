@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cachewatch.logs import redact
-from cachewatch.spec.types import Duration, Strict, parse_duration  # noqa: F401  (parse_duration: re-exported)
+from cachewatch.spec.types import Duration, Strict, format_errors
 
 
 class TlsSettings(Strict):
@@ -96,6 +96,7 @@ ECHOABLE = _echoable_fields(TlsSettings, KeySampling, ExporterSettings) - {"auth
 
 
 def _shown(loc: tuple, value: object, kind: str) -> str:
+    """How a wrong value appears in an error line: scalars as given, strings only under echoable fields."""
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     names = [str(p) for p in loc]
@@ -103,14 +104,6 @@ def _shown(loc: tuple, value: object, kind: str) -> str:
             "auth_modules" not in names):
         return repr(redact(value)[:80])
     return "a value not shown"
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"{source}: {path}: {err['msg']} (got {_shown(err['loc'], err.get('input'), err['type'])})")
-    return "\n".join(lines)
 
 
 def load_config_file(path: str) -> dict:
@@ -178,4 +171,4 @@ def build_settings(config_file: str | None, flags: dict[str, object], env: dict[
     try:
         return ExporterSettings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(format_validation_error(exc, config_file or "settings")) from None
+        raise SettingsError(format_errors(exc, config_file or "settings", shown=_shown)) from None

@@ -21,29 +21,38 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import bcrypt
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from cachewatch.logs import REDACTED
+from cachewatch.spec.types import Strict, format_errors
 
 CLIENT_AUTH: dict[str, ssl.VerifyMode] = {
     "NoClientCert": ssl.CERT_NONE,
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+_CLIENT_AUTH_NAMES = {mode: name for name, mode in CLIENT_AUTH.items()}
 _UNSUPPORTED_VALUES = dict.fromkeys(
     ("RequestClientCert", "RequireAnyClientCert"),
     "accepts client certificates without verifying them, which Python's ssl module cannot do")
 TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
     "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3,
-}
-# Section -> (keys used, keys accepted but ignored); "" is the top level.
-SECTIONS: dict[str, tuple[str, str]] = {
-    "": ("tls_server_config http_server_config basic_auth_users", ""),
-    "tls_server_config": ("cert_file key_file client_auth_type client_ca_file min_version max_version",
-                          "cipher_suites prefer_server_cipher_suites curve_preferences"),
-    "http_server_config": ("headers", "http2"),
 }
 INLINE = ("cert", "key", "client_ca")
 UNSUPPORTED: dict[str, str] = {  # exporter-toolkit keys that must not be silently ignored
@@ -68,83 +77,121 @@ class WebConfigError(ValueError):
 def _show(value: object) -> str:
     """Echo a config value in an error, redacting anything that could be a hash or another secret."""
     text = str(value)
-    return "<redacted>" if "$2" in text or len(text) > 48 else text
+    return REDACTED if "$2" in text or len(text) > 48 else text
 
 
 def _err(src: Path, where: str, msg: str) -> WebConfigError:
     return WebConfigError(f"{src}: {where}: {msg}")
 
 
-def _section(src: Path, value: Any, where: str) -> dict[Any, Any]:
-    """The mapping at ``where`` (empty when absent), with its keys checked against SECTIONS."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _err(src, where or "top level", f"must be a mapping, not {type(value).__name__}")
-    if where in SECTIONS:
-        allowed = sorted(" ".join(SECTIONS[where]).split())
-        for key in value:
-            name = f"{where}.{_show(key)}".lstrip(".")
-            if name in UNSUPPORTED:
-                raise _err(src, name, f"not supported by cachewatch; {UNSUPPORTED[name]}")
-            if key not in allowed:
-                raise _err(src, name, f"unknown key; allowed: {', '.join(allowed)}")
-    return value
+# --- value types: each says what it accepts, in exporter-toolkit's terms ------------------------------------
+def _absent_is_empty(value: object) -> object:
+    return {} if value is None else value
 
 
-def _choice(src: Path, where: str, value: Any, table: dict[str, Any]) -> Any:
-    """Look ``value`` up in an enum table; the error lists what is supported."""
-    if isinstance(value, str) and value in table:
-        return table[value]
-    why = (isinstance(value, str) and _UNSUPPORTED_VALUES.get(value)) or f"unknown value '{_show(value)}'"
-    raise _err(src, where, f"{why}; supported: {', '.join(table)}")
+def _choice(table: dict[str, Any], default: str) -> PlainValidator:
+    """A name from ``table`` (blank means ``default``, as in exporter-toolkit) → its value; errors list the names."""
+    def pick(value: object) -> Any:
+        name = value or default
+        if isinstance(name, str) and name in table:
+            return table[name]
+        why = (isinstance(name, str) and _UNSUPPORTED_VALUES.get(name)) or "unknown value"
+        raise ValueError(f"{why}; supported: {', '.join(table)}")
+    return PlainValidator(pick)
 
 
-def _readable(src: Path, where: str, value: Any) -> Path:
+def _readable(value: object, info: ValidationInfo) -> Path | None:
     """Resolve a file name against the config's directory (as exporter-toolkit does) and check it opens."""
-    path = src.parent / str(value)
+    if not value:
+        if info.field_name == "client_ca_file":
+            return None
+        raise ValueError("required; cert_file and key_file go together")
+    path = (info.context or {}).get("directory", Path()) / str(value)
     try:
         path.open("rb").close()
     except OSError as exc:
-        raise _err(src, where, f"cannot read {path}: {exc.strerror}") from None
+        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     return path
 
 
-@dataclass(frozen=True)
-class TlsServerConfig:
-    """Validated ``tls_server_config``; paths are absolute so a reload from another cwd still works."""
+def _user_name(name: str) -> str:
+    if not name or ":" in name:
+        raise ValueError("user names must be non-empty strings without ':'")
+    return name
 
-    source: Path
-    cert_file: Path
-    key_file: Path
-    client_auth_type: str = "NoClientCert"
-    client_ca_file: Path | None = None
-    min_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2
-    max_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+
+def _bcrypt_hash(hashed: str) -> str:
+    if not _BCRYPT_HASH.fullmatch(hashed):
+        raise ValueError("not a bcrypt hash; expected $2a$, $2b$ or $2y$ with cost 04-31 "
+                         "(e.g. from: htpasswd -nBC 10 '' | tr -d ':\\n')")
+    return hashed
+
+
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError("not a valid HTTP header name")
+    if name.lower() in RESERVED_HEADERS:
+        raise ValueError(f"reserved for the exporter: {', '.join(sorted(RESERVED_HEADERS))}")
+    return name
+
+
+def _header_value(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("value must be a string without control characters (quote it in YAML)")
+    return value
+
+
+ReadableFile = Annotated[Path, PlainValidator(_readable)]
+UserName = Annotated[StrictStr, AfterValidator(_user_name)]
+BcryptHash = Annotated[StrictStr, AfterValidator(_bcrypt_hash)]
+HeaderName = Annotated[StrictStr, AfterValidator(_header_name)]
+HeaderValue = Annotated[StrictStr, AfterValidator(_header_value)] | None  # blank: unset, as in exporter-toolkit
+
+
+# --- the file's sections -------------------------------------------------------------------------------------
+class _Section(Strict):
+    """A mapping of exporter-toolkit's web config. ``IGNORED`` keys are accepted and dropped: they name Go
+    identifiers (cipher suites, curves) that OpenSSL's TLS 1.2+ defaults make moot."""
+
+    IGNORED: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: object) -> object:
+        return {k: v for k, v in data.items() if k not in cls.IGNORED} if isinstance(data, dict) else data
 
     @classmethod
-    def parse(cls, src: Path, raw: Any) -> TlsServerConfig | None:
-        sec, at = _section(src, raw, "tls_server_config"), "tls_server_config."
-        if not sec:
-            return None
-        for key in ("cert_file", "key_file"):
-            if not sec.get(key):
-                raise _err(src, at + key, "required; cert_file and key_file go together")
-        auth = sec.get("client_auth_type") or "NoClientCert"
-        if _choice(src, at + "client_auth_type", auth, CLIENT_AUTH) == ssl.CERT_NONE:
-            if sec.get("client_ca_file"):
-                raise _err(src, at + "client_ca_file", "set, but NoClientCert verifies no client certificate")
-        elif not sec.get("client_ca_file"):
-            raise _err(src, at + "client_ca_file", f"required with client_auth_type {auth}")
-        files = {k: _readable(src, at + k, sec[k]) for k in ("cert_file", "key_file", "client_ca_file")
-                 if sec.get(k)}
-        lo, hi = (_choice(src, at + k, sec.get(k) or default, TLS_VERSIONS)
-                  for k, default in (("min_version", "TLS12"), ("max_version", "TLS13")))
-        if lo > hi:
-            raise _err(src, at + "min_version", "must not be greater than max_version")
-        tls = cls(src, files["cert_file"], files["key_file"], auth, files.get("client_ca_file"), lo, hi)
-        tls.context()  # certificates must load now, not at the first scrape
-        return tls
+    def allowed(cls) -> list[str]:
+        return sorted({*cls.model_fields, *cls.IGNORED})
+
+
+class TlsServerConfig(_Section):
+    """Validated ``tls_server_config``; paths are absolute so a reload from another cwd still works."""
+
+    IGNORED = frozenset({"cipher_suites", "prefer_server_cipher_suites", "curve_preferences"})
+
+    cert_file: ReadableFile = Field(None, validate_default=True)
+    key_file: ReadableFile = Field(None, validate_default=True)
+    client_auth_type: Annotated[ssl.VerifyMode, _choice(CLIENT_AUTH, "NoClientCert")] = ssl.CERT_NONE
+    client_ca_file: ReadableFile | None = None
+    min_version: Annotated[ssl.TLSVersion, _choice(TLS_VERSIONS, "TLS12")] = ssl.TLSVersion.TLSv1_2
+    max_version: Annotated[ssl.TLSVersion, _choice(TLS_VERSIONS, "TLS13")] = ssl.TLSVersion.TLSv1_3
+    _source: Path = PrivateAttr(Path())
+
+    def model_post_init(self, context: Any) -> None:
+        self._source = (context or {}).get("source", Path())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TlsServerConfig:
+        if self.client_auth_type == ssl.CERT_NONE:
+            if self.client_ca_file is not None:
+                raise ValueError("client_ca_file is set, but NoClientCert verifies no client certificate")
+        elif self.client_ca_file is None:
+            raise ValueError(f"client_ca_file is required with client_auth_type "
+                             f"{_CLIENT_AUTH_NAMES[self.client_auth_type]}")
+        if self.min_version > self.max_version:
+            raise ValueError("min_version must not be greater than max_version")
+        return self
 
     def context(self) -> ssl.SSLContext:
         """A fresh server context that reads the files again, so rotated certificates are picked up."""
@@ -152,49 +199,79 @@ class TlsServerConfig:
         ctx.minimum_version, ctx.maximum_version = self.min_version, self.max_version
 
         def no_password() -> bytes:  # without a callback OpenSSL would prompt on the terminal and hang
-            raise _err(self.source, "tls_server_config.key_file", "encrypted private keys are not supported")
+            raise _err(self._source, "tls_server_config.key_file", "encrypted private keys are not supported")
 
         try:
             ctx.load_cert_chain(self.cert_file, self.key_file, password=no_password)
         except OSError as exc:  # ssl.SSLError is an OSError
-            raise _err(self.source, "tls_server_config.cert_file/key_file", f"cannot load: {exc}") from None
+            raise _err(self._source, "tls_server_config.cert_file/key_file", f"cannot load: {exc}") from None
         if self.client_ca_file is not None:
             try:
                 ctx.load_verify_locations(cafile=self.client_ca_file)
             except OSError as exc:
-                raise _err(self.source, "tls_server_config.client_ca_file", f"cannot load: {exc}") from None
-        ctx.verify_mode = CLIENT_AUTH[self.client_auth_type]
+                raise _err(self._source, "tls_server_config.client_ca_file", f"cannot load: {exc}") from None
+        ctx.verify_mode = self.client_auth_type
         return ctx
 
 
-def _parse_users(src: Path, raw: Any) -> dict[str, bytes]:
-    users: dict[str, bytes] = {}
-    for user, hashed in _section(src, raw, "basic_auth_users").items():
-        where = f"basic_auth_users.{_show(user)}"
-        if not isinstance(user, str) or not user or ":" in user:
-            raise _err(src, where, "user names must be non-empty strings without ':'")
-        if not isinstance(hashed, str) or not _BCRYPT_HASH.fullmatch(hashed):
-            raise _err(src, where, "not a bcrypt hash; expected $2a$, $2b$ or $2y$ with cost 04-31 "
-                                   "(e.g. from: htpasswd -nBC 10 '' | tr -d ':\\n')")
-        users[user] = hashed.encode("ascii")
-    return users
+class HttpServerConfig(_Section):
+    IGNORED = frozenset({"http2"})
+
+    headers: Annotated[dict[HeaderName, HeaderValue], BeforeValidator(_absent_is_empty)] = Field(
+        default_factory=dict)
 
 
-def _parse_headers(src: Path, raw: Any) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    http = _section(src, raw, "http_server_config")
-    for name, value in _section(src, http.get("headers"), "http_server_config.headers").items():
-        where = f"http_server_config.headers.{_show(name)}"
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise _err(src, where, "not a valid HTTP header name")
-        if name.lower() in RESERVED_HEADERS:
-            raise _err(src, where, f"reserved for the exporter: {', '.join(sorted(RESERVED_HEADERS))}")
-        if value in (None, ""):
-            continue  # exporter-toolkit: "Unset if blank"
-        if not isinstance(value, str) or _CONTROL.search(value):
-            raise _err(src, where, "value must be a string without control characters (quote it in YAML)")
-        headers[name] = value
-    return headers
+class WebConfigFile(_Section):
+    """The whole file. An empty ``tls_server_config`` means plain HTTP, as in exporter-toolkit."""
+
+    tls_server_config: Annotated[TlsServerConfig | None, BeforeValidator(lambda v: None if v == {} else v)] = None
+    http_server_config: Annotated[HttpServerConfig, BeforeValidator(_absent_is_empty)] = HttpServerConfig()
+    basic_auth_users: Annotated[dict[UserName, BcryptHash], BeforeValidator(_absent_is_empty)] = Field(
+        default_factory=dict)
+
+
+# --- errors: one line per problem, never a secret -----------------------------------------------------------
+SECTIONS: dict[str, type[_Section]] = {"": WebConfigFile, "tls_server_config": TlsServerConfig,
+                                       "http_server_config": HttpServerConfig}
+# Fields whose (wrong) string values are names or file paths, safe to echo; anything else may be a hash, a key
+# pasted inline, or a header carrying a token.
+ECHOABLE = frozenset({"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version"})
+
+
+def _message(kind: str, path: str, given: object, msg: str) -> str:
+    """exporter-toolkit's vocabulary for pydantic's generic complaints: what is allowed, where to look."""
+    if kind == "extra_forbidden":
+        if path in UNSUPPORTED:
+            return f"not supported by cachewatch; {UNSUPPORTED[path]}"
+        section = SECTIONS.get(path.rpartition(".")[0])
+        return "unknown key" + (f"; allowed: {', '.join(section.allowed())}" if section else "")
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping, not {type(given).__name__}"
+    return msg
+
+
+def _worded(exc: ValidationError) -> ValidationError:
+    """The same problems with every path part that could be a secret (a hash pasted as a key) redacted, and
+    messages in exporter-toolkit's terms."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p if isinstance(p, int) else _show(p) for p in err["loc"])
+        message = _message(err["type"], ".".join(map(str, loc)), err["input"], err["msg"])
+        problems.append({"type": PydanticCustomError(err["type"], "{message}", {"message": message}),
+                         "loc": loc, "input": err["input"]})
+    return ValidationError.from_exception_data(exc.title, problems)
+
+
+def _shown(loc: tuple, value: object, kind: str) -> str:
+    if kind == "extra_forbidden":  # a misplaced key's value: could be inline PEM or a hash
+        return "a value not shown"
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, str) and loc and loc[-1] in ECHOABLE:
+        return repr(_show(value))
+    return "a value not shown"
 
 
 def _parse_basic(authorization: object) -> tuple[str, bytes] | None:
@@ -235,10 +312,16 @@ class WebConfig:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
             raise WebConfigError(f"{src}: invalid YAML at {where}: {getattr(exc, 'problem', None)}") from None
-        top = _section(src, raw, "")
-        return cls(tls=TlsServerConfig.parse(src, top.get("tls_server_config")),
-                   users=_parse_users(src, top.get("basic_auth_users")),
-                   headers=_parse_headers(src, top.get("http_server_config")))
+        try:
+            parsed = WebConfigFile.model_validate({} if raw is None else raw,
+                                                  context={"source": src, "directory": src.parent})
+        except ValidationError as exc:
+            raise WebConfigError(format_errors(_worded(exc), str(src), shown=_shown)) from None
+        if parsed.tls_server_config is not None:
+            parsed.tls_server_config.context()  # certificates must load now, not at the first scrape
+        return cls(tls=parsed.tls_server_config,
+                   users={user: hashed.encode("ascii") for user, hashed in parsed.basic_auth_users.items()},
+                   headers={k: v for k, v in parsed.http_server_config.headers.items() if v})
 
     @classmethod
     def empty(cls) -> WebConfig:

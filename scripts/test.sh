@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # scripts/test.sh — set everything up, then lint and run the test suite.
-# Extra arguments are passed to pytest (paths are relative to the repo root), e.g.
-#   bash scripts/test.sh -k exporter -x
+#   bash scripts/test.sh            everything (CI runs exactly this: .ci/run)
+#   bash scripts/test.sh --fast     leaves out the e2e tests (Prometheus, Alertmanager, the peer, wheel builds)
+# Other arguments are passed to pytest (paths are relative to the repo root), e.g.
+#   bash scripts/test.sh --fast -k exporter -x
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+args=()
+for arg in "$@"; do
+    if [[ "$arg" == "--fast" ]]; then
+        args+=(-m "not e2e")
+    else
+        args+=("$arg")
+    fi
+done
+set -- "${args[@]+"${args[@]}"}"
 
 bash scripts/setup.sh
 

@@ -1,6 +1,8 @@
-"""Shared fixtures: real redis-server topologies started once per session on free ports."""
+"""Shared fixtures: real redis-server topologies started once per session on free ports; the ``e2e`` marker."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,16 @@ from cachewatch.local_redis import (
     start_redis,
     start_replica,
 )
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ (Prometheus, Alertmanager, the peer exporter, wheel builds) is ``e2e``:
+    ``scripts/test.sh --fast`` leaves them out with ``-m "not e2e"``."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

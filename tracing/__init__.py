@@ -1,4 +1,6 @@
-"""cachewatch.tracing: Prometheus metrics and OpenTelemetry spans for redis-py clients, and cache layers.
+"""cachewatch.tracing: Prometheus metrics and OpenTelemetry spans for redis-py clients; the read-through cache
+layers built on them (:mod:`cachewatch.tracing.layers`); the trace pipeline's collector configs as this part's
+contribution to ``cachewatch generate`` (:mod:`cachewatch.tracing.contribution`).
 
 Quick start::
 
@@ -9,16 +11,22 @@ Quick start::
     users = ReadThroughCache(client, load_user, name="users", ttl=300, local=LocalCache(max_items=10_000, ttl=5))
 """
 
-from cachewatch.tracing.export import ExportProcessor, Tracing, TracingSettings, configure_tracing
+from cachewatch.tracing.config import Tracing, configure_tracing
+from cachewatch.tracing.export import ExportProcessor
 from cachewatch.tracing.facades import CacheMetricsCollector, CacheTracingService
 from cachewatch.tracing.instrument import Instrumentation, instrument, instrumentation_of, uninstrument
-from cachewatch.tracing.invalidation import AsyncInvalidationSubscriber, InvalidationSubscriber
 from cachewatch.tracing.keys import KeyClassifier
-from cachewatch.tracing.layers import ReadThroughCache, WarmReport
-from cachewatch.tracing.layers_async import AsyncReadThroughCache
-from cachewatch.tracing.local_cache import LocalCache
+from cachewatch.tracing.layers import (
+    AsyncInvalidationSubscriber,
+    AsyncReadThroughCache,
+    InvalidationSubscriber,
+    LocalCache,
+    ReadThroughCache,
+    WarmReport,
+)
 from cachewatch.tracing.metrics import ClientMetrics, metrics_for
 from cachewatch.tracing.sampling import make_sampler
+from cachewatch.tracing.settings import TracingSettings
 from cachewatch.tracing.spans import SpanFactory
 
 __all__ = [

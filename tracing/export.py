@@ -4,8 +4,8 @@
 backend is slow or down: a bounded queue whose overflow is counted (``cache_tracing_spans_dropped_total``),
 export failures counted too, a shutdown that gives up after a deadline, and the keep-errors-and-slow mode:
 under ``AlwaysRecordSampler`` it also exports unsampled spans that failed or ran slower than a threshold.
-``configure_tracing`` builds the whole provider from the fleet spec's ``tracing`` section, the standard
-``OTEL_*`` variables and arguments, in that order of increasing precedence.
+It only consumes ended spans (``on_start`` does nothing), which :mod:`.spans` relies on to build cheap leaf
+spans; :mod:`.config` puts it on the provider.
 """
 
 from __future__ import annotations
@@ -16,21 +16,15 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 from prometheus_client import CollectorRegistry
 
-from cachewatch.logs import REDACTED, redact
+from cachewatch.logs import redact
 from cachewatch.tracing.metrics import metrics_for
-from cachewatch.tracing.sampling import make_sampler, ratio_from_env
-from cachewatch.tracing.spans import ON_END_ONLY_PROCESSORS
 
 log = logging.getLogger("cachewatch.tracing.export")
 
@@ -187,156 +181,4 @@ class ExportProcessor(SpanProcessor):
                 return True
             self._dropped["export_failed"].inc(len(batch))
             return False
-
-
-ON_END_ONLY_PROCESSORS.append(ExportProcessor)
-
-
-# --- configuration ---------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TracingSettings:
-    """Everything configure_tracing needs; from_sources() merges spec, environment and arguments."""
-
-    service_name: str = "cachewatch-app"
-    sample_ratio: float = 0.01
-    keep_errors_and_slow: bool = False
-    slow_threshold: float = 0.01
-    otlp_endpoint: str = "http://127.0.0.1:4318"
-    otlp_protocol: str = "http/protobuf"
-    export_queue_size: int = 2048
-    export_timeout: float = 5.0
-
-    @classmethod
-    def from_sources(cls, spec_tracing: Any = None, **overrides: Any) -> TracingSettings:
-        values: dict[str, Any] = {}
-        if spec_tracing is not None:
-            for name in cls.__dataclass_fields__:
-                if hasattr(spec_tracing, name):
-                    values[name] = getattr(spec_tracing, name)
-        values.update(_from_env(values.get("sample_ratio", cls.sample_ratio)))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown tracing settings {unknown}; allowed: {', '.join(cls.__dataclass_fields__)}")
-        settings = cls(**values)
-        problems = _problems(settings)
-        if problems:
-            raise ValueError("\n".join(problems))
-        return settings
-
-
-PROTOCOLS = ("http/protobuf", "grpc")
-
-
-def _problems(settings: TracingSettings) -> list[str]:
-    """One line per bad setting: its name, its value (credentials scrubbed) and what is allowed. Checked here
-    rather than where each value is used, so that every error names the setting the operator wrote."""
-    problems = []
-    protocol, endpoint = settings.otlp_protocol, settings.otlp_endpoint
-    if protocol not in PROTOCOLS:
-        problems.append(f"otlp_protocol {protocol!r}: allowed {', '.join(PROTOCOLS)}")
-    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
-        problems.append(f"otlp_endpoint {_safe_endpoint(str(endpoint))!r}: allowed http(s)://host:port")
-    elif protocol == "grpc" and "@" in urlsplit(endpoint).netloc:
-        problems.append(f"otlp_endpoint {_safe_endpoint(endpoint)!r}: allowed http(s)://host:port without "
-                        "user:password over grpc (send credentials with OTEL_EXPORTER_OTLP_HEADERS)")
-    if not _number(settings.sample_ratio) or not 0.0 <= settings.sample_ratio <= 1.0:
-        problems.append(f"sample_ratio {settings.sample_ratio!r}: allowed a number from 0.0 to 1.0")
-    for name in ("slow_threshold", "export_timeout"):
-        value = getattr(settings, name)
-        if not _number(value) or not value > 0:
-            problems.append(f"{name} {value!r}: allowed a number of seconds > 0")
-    queue = settings.export_queue_size
-    if not isinstance(queue, int) or isinstance(queue, bool) or queue < 1:
-        problems.append(f"export_queue_size {queue!r}: allowed an integer >= 1")
-    return problems
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _safe_endpoint(url: str) -> str:
-    """``url`` with its userinfo scrubbed, with or without a scheme: ``redact`` only recognises
-    ``scheme://user:password@``, and a scheme-less endpoint is exactly the one that ends up in an error."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = f"{REDACTED}@{authority.rpartition('@')[2]}"
-    return redact(f"{scheme}{sep}{authority}{slash}{path}")
-
-
-def _from_env(default_ratio: float) -> dict[str, Any]:
-    env = os.environ
-    values: dict[str, Any] = {}
-    if env.get("OTEL_SERVICE_NAME"):
-        values["service_name"] = env["OTEL_SERVICE_NAME"]
-    if env.get("OTEL_TRACES_SAMPLER"):
-        values["sample_ratio"] = ratio_from_env(default_ratio)
-    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if endpoint:
-        values["otlp_endpoint"] = endpoint.removesuffix("/v1/traces").rstrip("/")
-    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-    if protocol:
-        values["otlp_protocol"] = protocol
-    return values
-
-
-def make_exporter(settings: TracingSettings) -> SpanExporter:
-    """OTLP over HTTP (``/v1/traces``) or gRPC, to Jaeger's native receiver (4318 / 4317)."""
-    if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        # host:port only: gRPC takes credentials in headers, and the exporter logs its target on every failure
-        url = urlsplit(settings.otlp_endpoint)
-        return GrpcExporter(endpoint=url.netloc.rpartition("@")[2], insecure=url.scheme == "http",
-                            timeout=settings.export_timeout)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-    return HttpExporter(endpoint=f"{settings.otlp_endpoint}/v1/traces", timeout=settings.export_timeout)
-
-
-@dataclass
-class Tracing:
-    """What configure_tracing built; ``shutdown()`` flushes within the processor's deadline."""
-
-    provider: TracerProvider
-    processor: ExportProcessor
-    settings: TracingSettings
-    registry: CollectorRegistry | None = None
-
-    def shutdown(self) -> None:
-        self.provider.shutdown()
-
-    def instrument(self, client: Any, **kwargs: Any) -> Any:
-        """``instrument(client)`` with this provider and the same slow threshold, so that in keep-errors-and-slow
-        mode every operation the processor would keep as slow also gets a span."""
-        from cachewatch.tracing.instrument import instrument
-
-        kwargs.setdefault("tracer_provider", self.provider)
-        kwargs.setdefault("slow_threshold", self.settings.slow_threshold)
-        kwargs.setdefault("registry", self.registry)
-        return instrument(client, **kwargs)
-
-
-def configure_tracing(spec_tracing: Any = None, *, registry: CollectorRegistry | None = None,
-                      set_global: bool = True, exporter: SpanExporter | None = None,
-                      resource_attributes: dict[str, str] | None = None, **overrides: Any) -> Tracing:
-    """A TracerProvider with ParentBased(TraceIdRatioBased) sampling and OTLP export, from the fleet spec's
-    ``tracing`` section (``spec.tracing``), ``OTEL_*`` variables and keyword overrides (``sample_ratio=``,
-    ``otlp_endpoint=``, ...). ``exporter`` replaces the OTLP exporter (tests, custom backends)."""
-    settings = TracingSettings.from_sources(spec_tracing, **overrides)
-    resource = Resource.create({SERVICE_NAME: settings.service_name, **(resource_attributes or {})})
-    provider = TracerProvider(resource=resource,
-                              sampler=make_sampler(settings.sample_ratio, settings.keep_errors_and_slow))
-    keep = settings.keep_errors_and_slow
-    processor = ExportProcessor(exporter or make_exporter(settings), max_queue_size=settings.export_queue_size,
-                                keep_errors=keep, keep_slower_than=settings.slow_threshold if keep else None,
-                                registry=registry, shutdown_timeout=settings.export_timeout)
-    provider.add_span_processor(processor)
-    if set_global:
-        trace.set_tracer_provider(provider)
-    return Tracing(provider, processor, settings, registry)
 

@@ -19,6 +19,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from redis.exceptions import WatchError
 
 from cachewatch.logs import redact
+from cachewatch.tracing.export import ExportProcessor
 from cachewatch.tracing.operations import span_error_type, status_code
 from cachewatch.tracing.sampling import MASK64, Plan, StagedIdGenerator, plan_of
 
@@ -49,9 +50,9 @@ _UNSET = Status(StatusCode.UNSET)
 _CLIENT = SpanKind.CLIENT
 
 # Processors whose on_start does nothing: with only these on the provider, a leaf span can skip the SDK's
-# mutable span and go to on_end as the ReadableSpan the SDK would have built (see LeafSpan). export.py adds its
-# own processor here.
-ON_END_ONLY_PROCESSORS: list[type] = [BatchSpanProcessor, SimpleSpanProcessor]
+# mutable span and go to on_end as the ReadableSpan the SDK would have built (see LeafSpan). Checked once per
+# provider (``_sink_for``), never per operation.
+ON_END_ONLY_PROCESSORS: tuple[type, ...] = (BatchSpanProcessor, SimpleSpanProcessor, ExportProcessor)
 
 
 class LeafSpan:
@@ -117,7 +118,7 @@ class SpanSink:
 def _sink_for(tracer: Any) -> SpanSink | None:
     """A sink when every processor of the provider only consumes ended spans, else None (use the SDK)."""
     processors = getattr(getattr(tracer, "span_processor", None), "_span_processors", None)
-    if processors is None or not all(isinstance(p, tuple(ON_END_ONLY_PROCESSORS)) for p in processors):
+    if processors is None or not all(isinstance(p, ON_END_ONLY_PROCESSORS) for p in processors):
         return None
     if not hasattr(tracer, "_instrumentation_scope") or not hasattr(tracer, "resource"):
         return None

@@ -17,7 +17,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from cachewatch.logs import trace_ids
+from cachewatch.logs import LogRateLimiter, trace_ids
 from cachewatch.tracing.accumulators import OpStats
 from cachewatch.tracing.keys import KeyClassifier
 from cachewatch.tracing.metrics import DB_SYSTEM, DURATION_BUCKETS, ClientMetrics
@@ -50,32 +50,6 @@ class Op:
     errors: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class LogLimiter:
-    """At most ``per_second`` log lines a second per client; the next line says how many were suppressed. An
-    outage at a million operations a second must not become a million log lines a second."""
-
-    per_second: int = 10
-    clock: Callable[[], float] = time.monotonic
-    window: int = 0
-    used: int = 0
-    suppressed: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def admit(self) -> int | None:
-        """None when the line must be dropped, else the number suppressed since the last admitted line."""
-        now = int(self.clock())
-        with self.lock:
-            if now != self.window:
-                self.window, self.used = now, 0
-            if self.used >= self.per_second:
-                self.suppressed += 1
-                return None
-            self.used += 1
-            dropped, self.suppressed = self.suppressed, 0
-            return dropped
-
-
 class Telemetry:
     """Recording for one client: ``cache`` names it in every series."""
 
@@ -92,7 +66,9 @@ class Telemetry:
         self.slow_threshold = slow_threshold
         self.node_of = node_of
         self.ops: dict[Any, Op] = {}
-        self.limiter = LogLimiter()
+        # At most 10 log lines a second per client; the next line says how many were suppressed. An outage at a
+        # million operations a second must not become a million log lines a second.
+        self.limiter = LogRateLimiter(interval=1.0, burst=10)
         self._lock = threading.Lock()
         metrics.collector.register(self)
 

@@ -24,10 +24,6 @@ _STRIP = tuple(re.compile(p) for p in (
 _IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-class CatalogLintError(ValueError):
-    """Generated expressions name metrics the catalog does not know."""
-
-
 def metric_names(expr: str) -> set[str]:
     for pattern in _STRIP:
         expr = pattern.sub(" ", expr)
@@ -51,11 +47,3 @@ def unknown_metrics(exprs: dict[str, str]) -> dict[str, set[str]]:
         if missing:
             out[rule] = missing
     return out
-
-
-def check_catalog(exprs: dict[str, str], records: list[str]) -> None:
-    problems = [f"{rule}: {', '.join(sorted(names))}" for rule, names in unknown_metrics(exprs).items()]
-    problems += [f"recording rule {name} writes a family missing from the catalog" for name in records
-                 if name not in CATALOG]
-    if problems:
-        raise CatalogLintError("metrics not in the catalog (cachewatch/catalog):\n  " + "\n  ".join(problems))

@@ -1,4 +1,5 @@
-"""Families written by the generated recording rules (alert_rules/): SLIs, SLO burn rates, business figures.
+"""Families written by the generated recording rules (alert_rules/): node ratios, SLIs, SLO burn rates, business
+figures.
 
 Their names follow the ``level:metric:operations`` recording-rule convention; grep a name to find the rule.
 """
@@ -11,14 +12,21 @@ G = MetricType.GAUGE
 NODE = ("region", "cluster", "shard", "role", "team", "instance")
 SLO_LABELS = ("slo", "team")
 CLUSTER = ("region", "cluster", "team")
-SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "7d", "28d", "30d")  # standard windows + SLO windows
 
 
 def _rec(name: str, help_: str, labels: tuple[str, ...], unit: str = "", group: str = "recording") -> Family:
     return Family(name=name, type=G, help=help_, labels=labels, unit=unit, source=Source.RECORDING, group=group)
 
 
+def _slo_ratio(name: str, window: str) -> Family:
+    """One SLI error ratio window: the alert windows of alert_rules/slo.py (5m … 3d) and the SLO windows the
+    spec allows (7d, 28d, 30d)."""
+    return _rec(name, f"SLI error ratio over {window}: bad / all events; absent without events.", SLO_LABELS,
+                "ratio", group="slo")
+
+
 RECORDING_FAMILIES: tuple[Family, ...] = (
+    # --- nodes (alert_rules/node_records.py): one series per node, every node label kept ----------------------
     _rec("redis:memory_used:ratio", "used_memory / maxmemory per node; absent where maxmemory is 0.", NODE),
     _rec("redis:connections:ratio", "connected_clients / maxclients per node.", NODE),
     _rec("redis:keyspace_hit:ratio_rate5m", "Server-side hit ratio over 5m per node; absent without reads.", NODE),
@@ -28,8 +36,16 @@ RECORDING_FAMILIES: tuple[Family, ...] = (
          "(availability: node-seconds per second, i.e. nodes).", SLO_LABELS, group="slo"),
     _rec("cachewatch:slo_sli_bad_events:rate5m", "Bad SLI events per second over 5m (misses, slow or failed calls, "
          "node-seconds down).", SLO_LABELS, group="slo"),
-    *(_rec(f"cachewatch:slo_sli_error:ratio_rate{w}", f"SLI error ratio over {w}: bad / all events; absent "
-           "without events.", SLO_LABELS, "ratio", group="slo") for w in SLO_WINDOWS),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate5m", "5m"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate30m", "30m"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate1h", "1h"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate2h", "2h"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate6h", "6h"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate1d", "1d"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate3d", "3d"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate7d", "7d"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate28d", "28d"),
+    _slo_ratio("cachewatch:slo_sli_error:ratio_rate30d", "30d"),
     _rec("cachewatch:slo_objective:ratio", "SLO objective as a ratio, e.g. 0.999.", SLO_LABELS, "ratio", group="slo"),
     _rec("cachewatch:slo_error_budget:ratio", "Allowed error ratio, 1 - objective.", SLO_LABELS, "ratio",
          group="slo"),

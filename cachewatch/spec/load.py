@@ -11,20 +11,11 @@ import yaml
 from pydantic import ValidationError
 
 from cachewatch.spec.model import FleetSpec
+from cachewatch.spec.types import format_errors
 
 
 class SpecError(ValueError):
     """A spec that cannot be used; ``str()`` is one line per problem: path, value given, what is allowed."""
-
-
-def format_errors(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after")) or "(spec)"
-        given = err.get("input")
-        shown = json.dumps(given, default=str)[:100] if not isinstance(given, dict) else "{…}"
-        lines.append(f"{source}: {path}: {err['msg']} (given: {shown})")
-    return "\n".join(lines)
 
 
 def _from_python(path: Path) -> object:

@@ -3,17 +3,9 @@ Alertmanager delivers, mutes and inhibits as designed."""
 
 from __future__ import annotations
 
-import difflib
-import json
-import os
 import re
 import subprocess
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,27 +13,23 @@ import yaml
 from pydantic import ValidationError
 
 from cachewatch.alert_rules.alertmanager import (
-    AMTOOL_MISSING,
+    DEFAULT_VERSION,
     NULL_RECEIVER,
     PAGERDUTY_DESCRIPTION,
     SLACK_TEXT,
     SLACK_TITLE,
-    alertmanager_config,
-    check,
-    route_tests,
-    write,
+    Version,
+    alerting,
 )
-from cachewatch.local_redis import free_port, require_binary
+from cachewatch.local_redis import require_binary
+from cachewatch.pipeline import alertmanager_yml, validate, writer
 from cachewatch.spec import (
-    Cluster,
     EmailChannel,
     Escalation,
     FleetSpec,
     Intervals,
     MaintenanceWindow,
-    Node,
     PagerDutyChannel,
-    Region,
     SecretRef,
     SlackChannel,
     SpecError,
@@ -52,8 +40,26 @@ from cachewatch.spec import (
 )
 from cachewatch.spec.model import SEVERITIES
 from tests.support.paths import ROOT
+from tests.support.specs import tiny_spec
 
-GOLDEN = ROOT / "tests" / "golden" / "alertmanager-small.yml"
+AMTOOL_KINDS = [kind for kind in validate.KINDS if kind.tool == "amtool"]
+
+
+def alertmanager_config(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> dict:
+    """alertmanager.yml as the pipeline assembles it from this part's fragment alone."""
+    return alertmanager_yml.config([alerting(spec, version=version)])
+
+
+def route_tests(spec: FleetSpec) -> list[dict]:
+    return list(alerting(spec).route_tests)
+
+
+def write(spec: FleetSpec, out: Path, *, version: Version = DEFAULT_VERSION) -> list[Path]:
+    return writer.write(out, writer.rendered(alertmanager_yml.files([alerting(spec, version=version)]), spec.name))
+
+
+def check(out: Path) -> list[validate.Check]:
+    return validate.checks(out, AMTOOL_KINDS)
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -67,12 +73,6 @@ def leaves(route: dict) -> Iterator[tuple[dict, list[str]]]:
         yield from ((leaf, [*route.get("matchers", []), *above]) for leaf, above in leaves(child))
         if any(m.startswith("severity=") for m in child.get("matchers", [])):
             yield child, list(route.get("matchers", []))
-
-
-def tiny_spec(team: Team, **extra: object) -> FleetSpec:
-    clusters = [Cluster(name=name, team=team.name, nodes=[Node(address=f"127.0.0.1:{7001 + i}")])
-                for i, name in enumerate(("live", "patching"))]
-    return FleetSpec(name="tiny", regions=[Region(name="lab", clusters=clusters)], teams=[team], **extra)
 
 
 @pytest.fixture(scope="module")
@@ -244,153 +244,10 @@ def test_notification_templates_render(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
 
 
-def test_missing_amtool_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("cachewatch.alert_rules.alertmanager.shutil.which", lambda name: None)
-    [result] = check(tmp_path)
-    assert not result.ok and result.detail == AMTOOL_MISSING
-
-
-def test_golden_small(tmp_path: Path) -> None:
-    """Regenerate with CACHEWATCH_UPDATE_GOLDEN=1 after an intended change, and review the diff."""
-    text = write(load_spec(ROOT / "examples" / "small.py"), tmp_path)[0].read_text()
-    if os.environ.get("CACHEWATCH_UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(text)
-    assert GOLDEN.exists(), f"{GOLDEN} missing: run with CACHEWATCH_UPDATE_GOLDEN=1"
-    expected = GOLDEN.read_text()
-    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(GOLDEN), "generated"))
-    assert text == expected, diff
-
-
-# --- a real Alertmanager ------------------------------------------------------------------------------------
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.received.append((time.monotonic(), body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def webhook_server() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Hook)
-    server.received = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def api(base: str, path: str, payload: object | None = None) -> object:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        body = response.read()
-    return json.loads(body) if body else None
-
-
-@contextmanager
-def running_alertmanager(spec: FleetSpec, tmp: Path) -> Iterator[str]:
-    binary = require_binary("prometheus-alertmanager")
-    config = write(spec, tmp / "out")[0]
-    port = free_port()
-    with (tmp / "alertmanager.log").open("w") as log:
-        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                                stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/-/ready", timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"alertmanager did not start:\n{(tmp / 'alertmanager.log').read_text()}")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-
-def alert(**labels: str) -> dict:
-    return {"labels": {"team": "oncall", "region": "lab", **labels}, "annotations": {"summary": labels["alertname"]}}
-
-
-def test_real_alertmanager_delivers_a_page_fast_and_mutes_maintenance(tmp_path: Path) -> None:
-    with webhook_server() as hook:
-        team = Team(name="oncall", channels={"hook": WebhookChannel(url=f"http://127.0.0.1:{hook.server_port}/hook")},
-                    escalation=Escalation(critical=["hook"]))
-        always = MaintenanceWindow(name="always", clusters=["patching"], window=TimeWindow(times=["00:00-24:00"]))
-        spec = tiny_spec(team, intervals=Intervals(group_wait=1), maintenance=[always])
-        with running_alertmanager(spec, tmp_path) as base:
-            down = {"alertname": "RedisDown", "severity": "critical", "scope": "node"}
-            sent = time.monotonic()
-            api(base, "/api/v2/alerts", [alert(**down, cluster="live", instance="127.0.0.1:7001"),
-                                         alert(**down, cluster="patching", instance="127.0.0.1:7002")])
-            deadline = sent + 15
-            while not hook.received and time.monotonic() < deadline:  # type: ignore[attr-defined]
-                time.sleep(0.05)
-            assert hook.received, "no webhook delivery within 15 s"  # type: ignore[attr-defined]
-            arrived, body = hook.received[0]  # type: ignore[attr-defined]
-            print(f"\nalertmanager → webhook delivery latency: {arrived - sent:.2f} s (group_wait 1s)")
-            assert arrived - sent < 15
-            assert body["receiver"] == "oncall-critical" and body["status"] == "firing"
-            assert body["groupLabels"] == {"alertname": "RedisDown", "cluster": "live", "region": "lab"}
-            assert [a["labels"]["instance"] for a in body["alerts"]] == ["127.0.0.1:7001"]
-            time.sleep(3)  # the muted group flushed (group_wait 1s) by now, had it not been muted
-            clusters = [b["groupLabels"]["cluster"] for _, b in hook.received]  # type: ignore[attr-defined]
-            assert "patching" not in clusters, "maintenance window did not mute the page"
-
-
-def test_real_alertmanager_inhibits_as_designed(tmp_path: Path) -> None:
-    team = Team(name="oncall", channels={"hook": WebhookChannel(url="http://127.0.0.1:9/unused")},
-                escalation=Escalation(critical=["hook"], warning=["hook"]))
-    node = {"scope": "node"}
-    cases = {  # case → (labels, state expected before RedisExporterDown fires)
-        "down": (dict(alertname="RedisDown", severity="critical", cluster="c1", instance="i1", **node), "active"),
-        "down-symptom": (dict(alertname="RedisMemoryHigh", severity="warning", cluster="c1", instance="i1", **node),
-                         "suppressed"),
-        "twin-critical": (dict(alertname="RedisMemoryHighCritical", severity="critical", twin="memory", cluster="c2",
-                               instance="i2", **node), "active"),
-        "twin-warning": (dict(alertname="RedisMemoryHigh", severity="warning", twin="memory", cluster="c2",
-                              instance="i2", **node), "suppressed"),
-        "twin-elsewhere": (dict(alertname="RedisMemoryHigh", severity="warning", twin="memory", cluster="c2",
-                                instance="i3", **node), "active"),
-        "fleet-critical": (dict(alertname="RedisSloBurnFast", severity="critical"), "active"),
-        "fleet-warning": (dict(alertname="RedisSloBurnSlow", severity="warning"), "active"),  # no twin: not inhibited
-        "cluster-warning": (dict(alertname="RedisClusterDegraded", severity="warning", scope="cluster", cluster="c3"),
-                            "active"),
-        "node-critical-c3": (dict(alertname="RedisConnectionsHighCritical", severity="critical", cluster="c3",
-                                  instance="i4", **node), "active"),
-        "node-warning-c3": (dict(alertname="RedisMemoryHigh", severity="warning", cluster="c3", instance="i5", **node),
-                            "suppressed"),
-        "cluster-critical": (dict(alertname="RedisClusterDown", severity="critical", scope="cluster", cluster="c4"),
-                             "active"),
-        "down-c4": (dict(alertname="RedisDown", severity="critical", cluster="c4", instance="i6", **node),
-                    "suppressed"),
-    }
-
-    def states() -> dict[str, str]:
-        return {a["labels"]["case"]: a["status"]["state"] for a in api(base, "/api/v2/alerts")}  # type: ignore[union-attr]
-
-    def settle(expected: dict[str, str]) -> dict[str, str]:
-        deadline = time.monotonic() + 10
-        while (seen := states()) != expected and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return seen
-
-    with running_alertmanager(tiny_spec(team), tmp_path) as base:
-        api(base, "/api/v2/alerts", [alert(case=case, **labels) for case, (labels, _) in cases.items()])
-        expected = {case: state for case, (_, state) in cases.items()}
-        assert settle(expected) == expected
-        api(base, "/api/v2/alerts", [alert(case="exporter", alertname="RedisExporterDown", severity="critical")])
-        expected |= {"exporter": "active", "down": "suppressed"}  # every RedisDown, whatever its instance
-        assert settle(expected) == expected
+def test_missing_amtool_is_reported_with_its_install_command(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    write(load_spec(ROOT / "examples" / "small.py"), tmp_path)
+    monkeypatch.setattr("cachewatch.pipeline.validate.shutil.which", lambda name: None)
+    results = check(tmp_path)
+    assert results and all(not r.ok for r in results)
+    assert {r.detail for r in results} == {"amtool not found: apt-get install -y prometheus-alertmanager"}

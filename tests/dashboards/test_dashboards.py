@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from cachewatch.alert_rules.generate import rule_groups
+from cachewatch.alert_rules.contribution import rule_groups
 from cachewatch.catalog import CATALOG, Source
 from cachewatch.catalog.lint import base_family, metric_names
 from cachewatch.dashboards import provisioning
-from cachewatch.dashboards.generate import dashboards, to_json, write
+from cachewatch.dashboards.contribution import contribution
+from cachewatch.dashboards.generate import dashboards, to_json
 from cachewatch.panels import PANEL_IDS, resolve
+from cachewatch.pipeline.writer import rendered, write
 from cachewatch.rulefmt import alerts_of
 from cachewatch.spec import load_spec
 from tests.support.paths import ROOT
@@ -154,19 +155,10 @@ def test_panel_table_is_fully_used(boards):
         assert len(set(keys.values())) == len(keys), uid
 
 
-def test_fleet_generation_is_fast():
-    spec = load_spec(ROOT / "examples" / "fleet.py")
-    start = time.perf_counter()
-    dashboards(spec)
-    assert time.perf_counter() - start < 2.0
-
-
-def test_write_dashboards_and_provisioning(spec, tmp_path):
-    files = write(spec, tmp_path)
-    for uid in UIDS:
-        path = tmp_path / "dashboards" / f"{uid}.json"
-        assert path in files
-        assert json.loads(path.read_text())["uid"] == uid
+def test_contribution_holds_every_dashboard_and_the_provisioning(spec, tmp_path):
+    part = contribution(spec)
+    assert set(part.dashboards) == UIDS and all(board["uid"] == uid for uid, board in part.dashboards.items())
+    write(tmp_path, rendered(part.files, spec.name))
     ds = yaml.safe_load((tmp_path / "grafana/provisioning/datasources/cachewatch.yaml").read_text())
     by_type = {d["type"]: d for d in ds["datasources"]}
     assert set(by_type) == {"prometheus", "jaeger"}

@@ -27,10 +27,11 @@ from prometheus_client import CollectorRegistry, start_http_server
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from cachewatch.alert_rules.generate import generate
-from cachewatch.alert_rules.prometheus_config import run_flags
 from cachewatch.dashboards.generate import dashboards
 from cachewatch.local_redis import free_port, require_binary, start_redis, start_replica
+from cachewatch.pipeline.build import build
+from cachewatch.pipeline.prometheus_yml import run_flags
+from cachewatch.pipeline.writer import write
 from cachewatch.spec import (
     SLO,
     Application,
@@ -167,7 +168,7 @@ def live(tmp_path_factory):
         links=Links(alertmanager_urls=["127.0.0.1:9"]),
         applications=[Application(name=APP_NAME, team=APP_TEAM, targets=[f"127.0.0.1:{app.port}"])],
     )
-    generate(spec, tmp / "out")
+    write(tmp / "out", build(spec).texts())
     log = (tmp / "prometheus.log").open("w")
     prometheus = subprocess.Popen(
         [require_binary("prometheus"), f"--config.file={tmp / 'out/prometheus/prometheus.yml'}",

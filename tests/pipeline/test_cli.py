@@ -7,6 +7,7 @@ import sys
 
 from cachewatch.exporter.options import build_settings
 from tests.support.exporter_process import start_exporter
+from tests.support.paths import EXAMPLES, ROOT
 
 
 def cachewatch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -72,3 +73,32 @@ def test_demo_runs_end_to_end() -> None:
     assert 'cache_requests_total{cache="users",key_class="",operation="cache.get",result="miss"}' in out.stdout
     tree = out.stdout.split("the trace of the first read")[1].splitlines()[1:6]
     assert [line.split()[0] for line in tree] == ["cache.get", "cache.l1.get", "GET", "origin.load", "SET"]
+
+
+def test_generate_check_passes_on_a_fresh_tree_and_fails_with_a_diff_on_a_stale_one(tmp_path) -> None:
+    spec, out = str(EXAMPLES["small"]), tmp_path / "out"
+    assert cachewatch("generate", spec, "--out", str(out)).returncode == 0
+    fresh = cachewatch("generate", spec, "--out", str(out), "--check")
+    assert fresh.returncode == 0 and "up to date" in fresh.stdout, fresh.stderr
+    rules = out / "prometheus" / "rules" / "health.yml"
+    rules.write_text(rules.read_text().replace("for: 15s", "for: 5m", 1))
+    stale = cachewatch("generate", spec, "--out", str(out), "--check")
+    assert stale.returncode == 1
+    assert "-    for: 5m\n" in stale.stdout and "+    for: 15s\n" in stale.stdout
+    assert "is not what" in stale.stderr and rules.read_text().count("for: 5m") == 1  # --check writes nothing
+
+
+def test_a_bad_spec_is_one_line_per_problem_and_exit_2(tmp_path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("regions: [{name: Bad_Name, clusters: []}]\nteams: []\nbogus: 1\n")
+    out = cachewatch("generate", str(spec), "--out", str(tmp_path / "out"))
+    assert out.returncode == 2 and not (tmp_path / "out").exists()
+    lines = out.stderr.strip().splitlines()
+    assert any("regions.0.name" in line and "Bad_Name" in line for line in lines), lines
+    assert any(line.startswith(f"{spec}: bogus:") for line in lines), lines
+    assert "Traceback" not in out.stderr
+
+
+def test_docs_check_knows_the_repository_docs_are_current() -> None:
+    out = cachewatch("docs", "--check", "--out", str(ROOT / "docs"))
+    assert out.returncode == 0, out.stderr

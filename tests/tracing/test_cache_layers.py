@@ -8,77 +8,29 @@ import logging
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 import redis
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from cachewatch.local_redis import free_port
-from cachewatch.logs import JsonFormatter
-from cachewatch.tracing.invalidation import InvalidationSubscriber, decode_message, default_channel
-from cachewatch.tracing.layers import LogThrottle, ReadThroughCache, WarmReport
-from cachewatch.tracing.local_cache import MISSING, LocalCache
-from cachewatch.tracing.serializers import BytesSerializer, JsonSerializer
+from cachewatch.logs import JsonFormatter, LogRateLimiter
+from cachewatch.tracing.layers import ReadThroughCache, WarmReport
+from cachewatch.tracing.layers.invalidation import InvalidationSubscriber, decode_message, default_channel
+from cachewatch.tracing.layers.local_cache import MISSING, LocalCache
+from cachewatch.tracing.layers.serializers import BytesSerializer, JsonSerializer
+from tests.support.cache_layers import NO_RETRY, Tracing, leaf, requests
 
 LAYERS_LOGGER = "cachewatch.tracing.layers"
 
 
-# --- shared helpers (the async tests import these) ------------------------------------------------------------
-class Tracing:
-    """An explicit SDK provider with an in-memory exporter (the global provider is never touched)."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-
-    @property
-    def spans(self) -> tuple[ReadableSpan, ...]:
-        return self.exporter.get_finished_spans()
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [span for span in self.spans if span.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        (span,) = self.named(name)
-        return span
-
-    def tree(self) -> list[tuple[str, list]]:
-        """``[(name, [children...])]`` in start order: what a trace view shows."""
-        spans = sorted(self.spans, key=lambda s: s.start_time)
-        ids = {s.context.span_id for s in spans}
-        children: dict[int | None, list[ReadableSpan]] = defaultdict(list)
-        for s in spans:
-            parent = s.parent.span_id if s.parent is not None and s.parent.span_id in ids else None
-            children[parent].append(s)
-
-        def node(s: ReadableSpan) -> tuple[str, list]:
-            return (s.name, [node(c) for c in children[s.context.span_id]])
-
-        return [node(s) for s in children[None]]
-
-    def clear(self) -> None:
-        self.exporter.clear()
-
-
-def leaf(*names: str) -> list[tuple[str, list]]:
-    return [(name, []) for name in names]
-
-
-def requests(registry: CollectorRegistry, cache: str, operation: str, result: str, key_class: str = "") -> float:
-    labels = {"cache": cache, "operation": operation, "result": result, "key_class": key_class}
-    return registry.get_sample_value("cache_requests_total", labels) or 0.0
-
-
+# --- helpers --------------------------------------------------------------------------------------------------
 def wait_for(condition: Callable[[], bool], what: str, deadline: float = 10.0) -> None:
     """Wait for another thread's work (a condition, not a duration: the deadline only bounds a hang)."""
     end = time.monotonic() + deadline
@@ -114,8 +66,6 @@ class Origin:
             raise LookupError(f"origin has no {key}")
         return {"key": key, "version": len(self.calls)}
 
-
-NO_RETRY = {"retry": Retry(NoBackoff(), 0), "socket_connect_timeout": 2}
 
 
 # --- fixtures -----------------------------------------------------------------------------------------------
@@ -652,9 +602,11 @@ def test_cache_with_bytes_values(client, tracing, registry, prefix) -> None:
     assert cache.get(prefix + "img") == b"\x89PNG"
 
 
-def test_log_throttle_counts_what_it_suppresses() -> None:
+def test_log_throttle_counts_what_it_suppresses(client) -> None:
+    configured = ReadThroughCache(client, Origin(), registry=CollectorRegistry()).throttle
+    assert (configured.interval, configured.burst) == (1.0, 1)  # one line per failure kind a second
     clock = Clock()
-    throttle = LogThrottle(interval=1.0, clock=clock)
+    throttle = LogRateLimiter(interval=configured.interval, burst=configured.burst, clock=clock)
     assert throttle.admit("x") == 0
     assert throttle.admit("x") is None
     assert throttle.admit("y") == 0

@@ -17,11 +17,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from cachewatch.local_redis import free_port
 from cachewatch.tracing.instrument import instrument, uninstrument
-from cachewatch.tracing.invalidation import AsyncInvalidationSubscriber
-from cachewatch.tracing.layers import WarmReport
-from cachewatch.tracing.layers_async import AsyncReadThroughCache, AsyncSingleFlight
-from cachewatch.tracing.local_cache import LocalCache
-from tests.test_cache_layers import NO_RETRY, Tracing, leaf, requests
+from cachewatch.tracing.layers import AsyncReadThroughCache, LocalCache, WarmReport
+from cachewatch.tracing.layers.invalidation import AsyncInvalidationSubscriber
+from cachewatch.tracing.layers.single_flight import AsyncSingleFlight
+from tests.support.cache_layers import NO_RETRY, Tracing, leaf, requests
 
 
 class AsyncOrigin:

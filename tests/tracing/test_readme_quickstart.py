@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from cachewatch.local_redis import RedisServer
-from tests.support.otlp_receiver import OtlpHttpReceiver as HttpReceiver
+from tests.support.fake_servers import OtlpHttpReceiver as HttpReceiver
 from tests.support.paths import ROOT
 
 README = ROOT / "README.md"

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from cachewatch.local_redis import RedisServer, free_port
 from cachewatch.tracing import ExportProcessor, Tracing, TracingSettings, configure_tracing, instrument
-from tests.support.otlp_receiver import BlackHole, OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
+from tests.support.fake_servers import BlackHole, OtlpGrpcReceiver, OtlpHttpReceiver, ReceivedSpan
 from tests.support.paths import ROOT
 
 EXPORTED = "cache_tracing_spans_exported_total"

@@ -18,10 +18,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 
 from cachewatch.local_redis import RedisServer
-from cachewatch.logs import JsonFormatter
+from cachewatch.logs import JsonFormatter, LogRateLimiter
 from cachewatch.tracing import CacheMetricsCollector, CacheTracingService, instrument, metrics_for
 from cachewatch.tracing.accumulators import KeyedCounts, OpStats
-from cachewatch.tracing.telemetry import LogLimiter
 from tests.support.tracing import prefix, recorder
 
 REQ = "cache_requests_total"
@@ -197,7 +196,8 @@ def test_log_lines_are_rate_limited_with_a_suppressed_count(redis_app: RedisServ
         client = redis.Redis(port=redis_app.port)
         handle = instrument(client, registry=rec.registry, tracer_provider=rec.provider, cache="flood")
         now = [100.0]
-        handle.telemetry.limiter = LogLimiter(per_second=10, clock=lambda: now[0])
+        limiter = handle.telemetry.limiter
+        handle.telemetry.limiter = LogRateLimiter(interval=limiter.interval, burst=limiter.burst, clock=lambda: now[0])
         p = prefix("flood")
         client.set(f"{p}s", "v")
         for second in range(2):

@@ -1,0 +1,118 @@
+"""``cachewatch exporter``: flags and environment → settings → the exporter's server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXPORTER_EPILOG = """\
+environment (redis_exporter's names, for the features we share; flags win over them):
+  REDIS_ADDR, REDIS_USER, REDIS_PASSWORD (the --redis-addr target only), REDIS_PASSWORD_FILE (JSON map
+  of target URL → password for /scrape targets), REDIS_EXPORTER_WEB_LISTEN_ADDRESS,
+  REDIS_EXPORTER_WEB_TELEMETRY_PATH, REDIS_EXPORTER_CONNECTION_TIMEOUT, REDIS_EXPORTER_TLS_CA_CERT_FILE,
+  REDIS_EXPORTER_TLS_CLIENT_CERT_FILE, REDIS_EXPORTER_TLS_CLIENT_KEY_FILE, REDIS_EXPORTER_TLS_SERVER_NAME,
+  REDIS_EXPORTER_SKIP_TLS_VERIFICATION, REDIS_EXPORTER_SET_CLIENT_NAME, REDIS_EXPORTER_DISABLE_SCRAPE_ENDPOINT,
+  REDIS_EXPORTER_LOG_LEVEL, REDIS_EXPORTER_DEBUG
+
+There is deliberately no --redis-password flag: command lines are visible to every user in ps.
+Routes: /metrics, /scrape?target=redis://host:port[&auth_module=NAME], /discover-cluster-nodes, /health,
+POST /-/reload (re-read password files). See README.md for the config file format.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exporter", help="run the Prometheus exporter for Redis", allow_abbrev=False,
+                       description="Prometheus exporter for Redis, drop-in for redis_exporter's metric names.",
+                       epilog=EXPORTER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to serve HTTP on (default :9121)")
+    p.add_argument("--redis-addr", metavar="URL",
+                   help="the target of /metrics: redis://[user@]host:port[/db] or rediss:// for TLS "
+                        "(empty: /metrics serves only the exporter's own metrics)")
+    p.add_argument("--redis-user", metavar="USER", help="ACL user for --redis-addr")
+    p.add_argument("--redis-password-file", metavar="FILE", help="file holding the --redis-addr password")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="redis_exporter's JSON password file {\"redis://host:port\": \"password\"} for /scrape "
+                        "targets")
+    p.add_argument("--config", metavar="FILE", help="YAML settings file (auth modules, allowlist, sampling, ...)")
+    p.add_argument("--web-config", metavar="FILE",
+                   help="exporter-toolkit web config: TLS and bcrypt basic-auth users for this endpoint")
+    p.add_argument("--allow-target", metavar="GLOB", action="append", dest="allow_targets",
+                   help="host:port glob /scrape may contact (repeatable); nothing is allowed by default")
+    p.add_argument("--allow-any-target", action="store_true",
+                   help="let /scrape contact any target (unsafe: anyone reaching the exporter can make it "
+                        "connect anywhere)")
+    p.add_argument("--disable-scrape-endpoint", action="store_true", help="do not serve /scrape at all")
+    p.add_argument("--scrape-timeout", metavar="DURATION",
+                   help="upper bound for one scrape (default 10s; Prometheus' timeout header lowers it)")
+    p.add_argument("--tls-ca-cert-file", metavar="FILE", help="CA bundle for rediss:// targets")
+    p.add_argument("--tls-client-cert-file", metavar="FILE", help="client certificate for --redis-addr")
+    p.add_argument("--tls-client-key-file", metavar="FILE", help="client key for --redis-addr")
+    p.add_argument("--tls-server-name", metavar="NAME", help="expected server name (SNI) of --redis-addr")
+    p.add_argument("--skip-tls-verification", action="store_true",
+                   help="do not verify the Redis server certificate of --redis-addr (testing only)")
+    p.add_argument("--key-sampling", action="store_true",
+                   help="enable background big/hot-key sampling of --redis-addr (see config key_sampling)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+
+def exporter_flags(args: argparse.Namespace) -> dict[str, object]:
+    """argparse names → settings paths (None/absent flags do not override the file or environment)."""
+    return {
+        "listen": args.listen,
+        "redis_addr": args.redis_addr,
+        "redis_user": args.redis_user,
+        "redis_password_file": args.redis_password_file,
+        "password_file": args.password_file,
+        "web_config": args.web_config,
+        "allow_targets": args.allow_targets,
+        "allow_any_target": args.allow_any_target,
+        "disable_scrape_endpoint": args.disable_scrape_endpoint,
+        "scrape_timeout": args.scrape_timeout,
+        "tls.ca_file": args.tls_ca_cert_file,
+        "tls.cert_file": args.tls_client_cert_file,
+        "tls.key_file": args.tls_client_key_file,
+        "tls.server_name": args.tls_server_name,
+        "tls.insecure_skip_verify": args.skip_tls_verification,
+        "key_sampling.enabled": args.key_sampling,
+        "log_level": args.log_level,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from cachewatch.exporter.app import serve
+    from cachewatch.exporter.credentials import CredentialError
+    from cachewatch.exporter.options import SettingsError, build_settings
+    from cachewatch.exporter.targets import TargetError
+    from cachewatch.exporter.webconfig import WebConfig, WebConfigError
+    from cachewatch.logs import setup_logging
+
+    try:
+        settings = build_settings(args.config, exporter_flags(args))
+        web_config = WebConfig.load(settings.web_config) if settings.web_config else None
+    except (SettingsError, WebConfigError) as exc:
+        print(f"cachewatch exporter: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        await serve(settings, web_config)
+
+    try:
+        asyncio.run(main())
+    except (CredentialError, TargetError) as exc:
+        print(f"cachewatch exporter: {exc}", file=sys.stderr)
+        return 2
+    except asyncio.CancelledError:
+        pass
+    except OSError as exc:
+        print(f"cachewatch exporter: cannot listen on {settings.listen}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,68 @@
+"""``cachewatch generate``: gather every part's contribution → assemble the shared files → lint → files.
+
+Each part turns the spec into a ``Contribution`` (pure functions, no I/O). This module is the only place
+that knows all the parts; the files several parts feed (``prometheus.yml``, ``alertmanager.yml`` and its route
+tests, the rule files and their promtool tests, the mixin, the PrometheusRule, the runbooks) are assembled
+here, every query is linted against the catalog, and the result goes to the one writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachewatch.alert_rules.contribution import contribution as alert_rules
+from cachewatch.artifacts import Contribution, File, GeneratorError
+from cachewatch.dashboards.contribution import contribution as dashboards
+from cachewatch.exporter.contribution import contribution as exporter
+from cachewatch.pipeline import alertmanager_yml, lint, mixin, prometheus_rule, prometheus_yml, rule_files, runbooks
+from cachewatch.pipeline.writer import rendered
+from cachewatch.rulefmt import alerts_of
+from cachewatch.spec import FleetSpec
+from cachewatch.tracing.contribution import contribution as tracing
+
+# Every part that contributes, in the order its scrape jobs, rule groups and routes appear in shared files.
+PARTS: tuple[Callable[[FleetSpec], Contribution], ...] = (exporter, alert_rules, dashboards, tracing)
+
+
+@dataclass(frozen=True)
+class Generated:
+    fleet: str
+    files: tuple[File, ...]
+
+    def texts(self) -> dict[str, str]:
+        """Relative path → the exact text the writer puts on disk."""
+        return rendered(self.files, self.fleet)
+
+
+def merged_dashboards(contributions: list[Contribution]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for c in contributions:
+        for uid, board in c.dashboards.items():
+            if uid in out:
+                raise GeneratorError(f"dashboard uid {uid} is contributed twice")
+            out[uid] = board
+    return out
+
+
+def assemble(spec: FleetSpec, contributions: list[Contribution]) -> Generated:
+    groups = [group for c in contributions for group in c.rule_groups]
+    boards = merged_dashboards(contributions)
+    lint.lint(groups, boards)
+    docs = rule_files.rule_docs(spec, groups)
+    files = [
+        *rule_files.files(spec, groups, docs),
+        *prometheus_yml.files(spec, list(docs), contributions),
+        *alertmanager_yml.files([c.alerting for c in contributions]),
+        *prometheus_rule.files(spec, docs),
+        *mixin.files(spec, docs, boards),
+        *runbooks.files(alerts_of(groups)),
+        *(File(f"dashboards/{uid}.json", board) for uid, board in boards.items()),
+        *(file for c in contributions for file in c.files),
+    ]
+    return Generated(spec.name, tuple(files))
+
+
+def build(spec: FleetSpec) -> Generated:
+    """Everything ``cachewatch generate`` writes for ``spec``, as data."""
+    return assemble(spec, [part(spec) for part in PARTS])

@@ -1,0 +1,68 @@
+"""Every part's scrape jobs, the rule files and the Alertmanagers → ``prometheus/prometheus.yml``.
+
+The header says how to run Prometheus for this config (retention from the spec, exemplar storage for the client
+library's trace ids, reload over HTTP), then what each part says about its jobs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cachewatch.artifacts import Contribution, File, GeneratorError
+from cachewatch.promql import duration
+from cachewatch.spec import FleetSpec
+
+PATH = "prometheus/prometheus.yml"
+
+
+def run_flags(spec: FleetSpec) -> list[str]:
+    """Flags the config assumes: retention from the spec, exemplars for client traces, reload over HTTP."""
+    return [f"--storage.tsdb.retention.time={spec.retention.metrics_days}d",
+            "--enable-feature=exemplar-storage",
+            "--web.enable-lifecycle"]
+
+
+def alertmanagers(urls: list[str]) -> list[dict]:
+    """``host:port`` or ``http(s)://host:port/prefix``; one alertmanager config per (scheme, path prefix)."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for url in urls:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        grouped.setdefault((parts.scheme, parts.path.rstrip("/")), []).append(parts.netloc)
+    configs = []
+    for (scheme, prefix), targets in grouped.items():
+        config: dict = {"scheme": scheme} if scheme != "http" else {}
+        if prefix:
+            config["path_prefix"] = prefix
+        configs.append({**config, "static_configs": [{"targets": targets}]})
+    return configs
+
+
+def config(spec: FleetSpec, rule_files: list[str], contributions: list[Contribution]) -> dict:
+    """The whole prometheus.yml as data; ``rule_files`` are file names under ``rules/`` beside it."""
+    intervals = spec.intervals
+    jobs = [job for c in contributions for job in c.scrape_jobs]
+    names = [job["job_name"] for job in jobs]
+    if len(names) != len(set(names)):
+        raise GeneratorError(f"scrape job names repeat: {sorted({n for n in names if names.count(n) > 1})}")
+    return {
+        "global": {
+            "scrape_interval": duration(intervals.scrape),
+            # Prometheus refuses a timeout above the interval; the spec does not forbid one.
+            "scrape_timeout": duration(min(intervals.scrape_timeout, intervals.scrape)),
+            "evaluation_interval": duration(intervals.evaluation),
+            "external_labels": {"fleet": spec.name},
+        },
+        "rule_files": [f"rules/{name}" for name in rule_files],
+        "alerting": {"alertmanagers": alertmanagers(spec.links.alertmanager_urls)},
+        "scrape_configs": jobs,
+    }
+
+
+def comment(spec: FleetSpec, contributions: list[Contribution]) -> str:
+    flags = " \\\n".join(f"    {flag}" for flag in run_flags(spec))
+    jobs = "".join(c.scrape_comment for c in contributions)
+    return f"\nRun Prometheus with:\n  prometheus --config.file=prometheus.yml \\\n{flags}\n\n{jobs}"
+
+
+def files(spec: FleetSpec, rule_files: list[str], contributions: list[Contribution]) -> list[File]:
+    return [File(PATH, config(spec, rule_files, contributions), comment=comment(spec, contributions))]

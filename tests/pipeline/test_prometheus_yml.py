@@ -1,0 +1,120 @@
+"""prometheus.yml from the fleet spec: promtool accepts it, one target per node with its labels, sharding."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cachewatch.local_redis import require_binary
+from cachewatch.pipeline.build import build
+from cachewatch.pipeline.writer import write
+from cachewatch.promql import APPS_JOB, EXPORTER_JOB
+from cachewatch.spec import FleetSpec, load_spec
+from tests.support.paths import EXAMPLES
+
+NODES = {"small": 2, "fleet": 120}
+PROMETHEUS_YML = "prometheus/prometheus.yml"
+
+
+def generate(spec: FleetSpec, out: Path) -> Path:
+    write(out, build(spec).texts())
+    return out / PROMETHEUS_YML
+
+
+def prometheus_config(spec: FleetSpec) -> dict:
+    return yaml.safe_load(build(spec).texts()[PROMETHEUS_YML])
+
+
+def hashmod(value: str, modulus: int) -> int:
+    """Prometheus' relabel hashmod: the low 8 bytes of md5, big-endian, modulo."""
+    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
+
+
+def expected_labels(spec: FleetSpec) -> dict[str, dict[str, str]]:
+    return {node.address: {"region": region.name, "cluster": cluster.name, "shard": node.shard or node.address,
+                           "role": node.role, "team": cluster.team}
+            for region, cluster in spec.clusters for node in cluster.nodes}
+
+
+def target_url(spec: FleetSpec, address: str) -> str:
+    tls = next(c.tls for _, c in spec.clusters for n in c.nodes if n.address == address)
+    return f"{'rediss' if tls else 'redis'}://{address}"
+
+
+def redis_jobs(config: dict) -> list[dict]:
+    return [job for job in config["scrape_configs"] if job["job_name"] not in {EXPORTER_JOB, APPS_JOB}]
+
+
+# --- tests ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_promtool_accepts_the_config(example: str, tmp_path: Path) -> None:
+    spec = load_spec(EXAMPLES[example])
+    path = generate(spec, tmp_path)
+    rule_files = prometheus_config(spec)["rule_files"]
+    result = subprocess.run([require_binary("promtool"), "check", "config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"SUCCESS: {len(rule_files)} rule files found" in output, output
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_one_static_target_per_node_with_its_labels(example: str) -> None:
+    spec = load_spec(EXAMPLES[example])
+    config = prometheus_config(spec)
+    want = expected_labels(spec)
+    jobs = redis_jobs(config)
+    assert len(jobs) == len(spec.exporter.addresses)
+    for job in jobs:
+        assert job["metrics_path"] == "/scrape"
+        statics = job["static_configs"]
+        assert len(statics) == NODES[example] == len(want)
+        for static in statics:
+            [address] = static["targets"]
+            visible = {k: v for k, v in static["labels"].items() if not k.startswith("__")}
+            assert visible == want[address]
+            assert static["labels"]["__scheme_redis"] == target_url(spec, address).split("://")[0]
+    clusters = {c.name: c for _, c in spec.clusters}
+    assert all(s["labels"].get("__param_auth_module") == clusters[s["labels"]["cluster"]].auth_module
+               for s in jobs[0]["static_configs"])
+    assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s",
+                                "external_labels": {"fleet": spec.name}}
+    written = [rel.removeprefix("prometheus/") for rel in build(spec).texts() if rel.startswith("prometheus/rules/")]
+    assert config["rule_files"] == written and "rules/health.yml" in written
+    am_targets = [t for am in config["alerting"]["alertmanagers"] for s in am["static_configs"] for t in s["targets"]]
+    assert am_targets == spec.links.alertmanager_urls
+    [exporter_job] = [j for j in config["scrape_configs"] if j["job_name"] == "cachewatch-exporter"]
+    assert exporter_job["static_configs"] == [{"targets": spec.exporter.addresses}]
+
+
+def test_three_exporters_shard_the_fleet_by_hashmod() -> None:
+    spec = load_spec(EXAMPLES["fleet"])
+    jobs = redis_jobs(prometheus_config(spec))
+    assert [j["job_name"] for j in jobs] == ["redis-0", "redis-1", "redis-2"]
+    kept: dict[str, int] = {}
+    for i, (job, exporter) in enumerate(zip(jobs, spec.exporter.addresses, strict=True)):
+        rules = job["relabel_configs"]
+        [hashing] = [r for r in rules if r.get("action") == "hashmod"]
+        [keep] = [r for r in rules if r.get("action") == "keep"]
+        assert (hashing["source_labels"], hashing["modulus"], keep["regex"]) == (["__param_target"], 3, str(i))
+        assert {"target_label": "__address__", "replacement": exporter} in rules
+        assert rules[-1] == {"target_label": "job", "replacement": "redis"}
+        for static in job["static_configs"]:
+            url = target_url(spec, static["targets"][0])
+            if hashmod(url, 3) == int(keep["regex"]):
+                assert url not in kept
+                kept[url] = i
+    assert len(kept) == 120 and set(kept.values()) == {0, 1, 2}
+
+
+def test_tls_clusters_get_rediss_targets() -> None:
+    spec = load_spec(EXAMPLES["small"])
+    tls = spec.model_copy(update={"regions": [r.model_copy(update={"clusters": [
+        c.model_copy(update={"tls": True, "auth_module": "prod"}) for c in r.clusters]}) for r in spec.regions]})
+    [job] = redis_jobs(prometheus_config(tls))
+    assert {s["labels"]["__scheme_redis"] for s in job["static_configs"]} == {"rediss"}
+    assert {s["labels"]["__param_auth_module"] for s in job["static_configs"]} == {"prod"}
