@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cachewatch.rulefmt import Record, RuleGroup, num
+from cachewatch.promql import REDIS, num, selector
+from cachewatch.rulefmt import Record, RuleGroup
 from cachewatch.spec.model import FleetSpec
 
 UP = "cachewatch:cluster_up:ratio_avg5m"
@@ -28,9 +29,9 @@ COST_MREQ = "cachewatch:cost_per_million_requests:currency"
 SLA_WINDOW = "30d"
 GB = 1 << 30
 BY = "region, cluster, team"
-NODES = 'redis_up{job="redis"}'
-MEMORY = 'redis_memory_used_bytes{job="redis"}'
-PROCESSED = 'redis_commands_processed_total{job="redis"}'
+NODES = selector("redis_up", REDIS)
+MEMORY = selector("redis_memory_used_bytes", REDIS)
+PROCESSED = selector("redis_commands_processed_total", REDIS)
 PER_MILLION_PER_HOUR = 0.0036  # requests/s × 3600 s / 1e6
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil
 
-from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series, Severity, duration, num
+from cachewatch.promql import REDIS, duration, matchers, num
+from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series, Severity
 from cachewatch.spec.model import SLO, FleetSpec
 
 BAD = "cachewatch:slo_sli_bad_events:rate5m"
@@ -41,11 +42,12 @@ SECONDS = {"5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86
            "7d": 604800, "28d": 2419200, "30d": 2592000}
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 PANEL = "cachewatch-slo/burn-rate"
+WHO = "{{ $labels.slo }} (team {{ $labels.team }})"  # the SLO in an alert's description
 # Blocking commands wait for data or replicas by design; their duration says nothing about the server.
 BLOCKING_COMMANDS = ("blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
                      "xread", "xreadgroup", "wait", "waitaof", "subscribe", "psubscribe", "ssubscribe", "monitor",
                      "sync", "psync")
-TEST_NODE = 'job="redis",instance="10.9.9.8:6379"'
+TEST_NODE = f'{REDIS},instance="10.9.9.8:6379"'
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ def slo_team(spec: FleetSpec, slo: SLO) -> str:
 
 
 def _sel(slo: SLO, *extra: str) -> str:
-    clusters = [f'cluster=~"{"|".join(slo.clusters)}"'] if slo.clusters else []
-    return "{" + ",".join(['job="redis"', *clusters, *extra]) + "}"
+    clusters = f'cluster=~"{"|".join(slo.clusters)}"' if slo.clusters else ""
+    return matchers(REDIS, clusters, *extra, sep=",")
 
 
 # --- SLIs: (bad events/s, all events/s) over 5m per kind --------------------------------------------------
@@ -221,13 +223,13 @@ def _pair_expr(slo: SLO, pair: Pair, hold: int) -> str:
     return "(" + " and ".join(parts) + ")"
 
 
-def description(slo: SLO, tier: Tier, name: str = "{{ $labels.slo }}", team: str = "{{ $labels.team }}") -> str:
+def description(slo: SLO, tier: Tier) -> str:
     """Static apart from the labels, so that promtool can check the rendered text exactly."""
     pairs = reachable(slo, tier)
     burns = ", or ".join(f"{num(float(factor(slo.window, p)))}x over {p.long} and {p.short}" for p in pairs)
     fastest = max(factor(slo.window, p) for p in pairs)
     left = duration(round(SECONDS[slo.window] / float(fastest) / 60) * 60)
-    return (f"SLO {name} (team {team}) spends its {num(slo.objective)}% / {slo.window} error budget at least "
+    return (f"SLO {WHO} spends its {num(slo.objective)}% / {slo.window} error budget at least "
             f"{burns} as fast as sustainable; bad events: {bad_events(slo)}. At this pace the budget is gone "
             f"within {left}.")
 
@@ -264,8 +266,7 @@ def alert(spec: FleetSpec, slo: SLO, tier: Tier) -> Alert | None:
     eval_seconds = rule_for + 600
     minutes = eval_seconds // 60 + 5
     test = AlertTest(fire=_test_series(slo, True, minutes), quiet=_test_series(slo, False, minutes),
-                     exp_labels={"slo": slo.name, "team": team}, exp_description=description(slo, tier, slo.name, team),
-                     eval_time=duration(eval_seconds))
+                     exp_labels={"slo": slo.name, "team": team}, eval_time=duration(eval_seconds))
     return Alert(name=tier.alert, expr=expr, for_=duration(rule_for), severity=tier.severity, summary=tier.summary,
                  description=description(slo, tier), runbook=tier.alert.lower(), panel=PANEL, test=test,
                  labels={"team": team, "slo": slo.name, "scope": "cluster" if slo.clusters else "fleet",

@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 
 from cachewatch import __version__ as CACHEWATCH_VERSION  # noqa: E402
 from cachewatch.local_redis import RedisServer, start_redis  # noqa: E402
-from tests.helpers import ExporterProcess, start_exporter, start_peer  # noqa: E402
+from tests.support.exporter_process import ExporterProcess, start_exporter, start_peer  # noqa: E402
 
 KINDS = ("ours", "peer")
 # /metrics phase only: a second copy of ours that refreshes its latency data (LATENCY HISTOGRAM + INFO

@@ -145,6 +145,7 @@ def _start_redis_once(args: tuple[str, ...], password: str | None, acl_users: di
         "protected-mode no",
         "latency-tracking yes",
         "enable-debug-command local",  # tests pause the server with DEBUG SLEEP from localhost
+        "repl-diskless-sync-delay 0",  # a replica syncs at once (the default waits 5 s for more replicas)
     ]
     if password:
         conf.append(f"requirepass {password}")

@@ -1,8 +1,10 @@
 """Rules as data: alerts and recording rules with their own promtool test cases, and one renderer.
 
 Every generator returns ``RuleGroup``s; ``render_rule_file`` and ``render_rule_tests`` turn them into the
-files Prometheus and ``promtool test rules`` read. Numbers are formatted by ``num`` so generated files
-never carry float noise such as ``0.0009999999999999432``.
+files Prometheus and ``promtool test rules`` read; rules write their numbers with ``cachewatch.promql.num`` so
+generated files never carry float noise such as ``0.0009999999999999432``. A test case states only its labels
+and value: the description it expects is the alert's own template, expanded by ``render_template`` as Prometheus
+does.
 """
 
 from __future__ import annotations

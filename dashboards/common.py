@@ -18,15 +18,17 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from cachewatch.panels import FIRST_FREE_ID, PANEL_IDS
+from cachewatch.promql import EXPORTER, REDIS, ratio, selector  # noqa: F401  (ratio: used by the dashboards)
 from cachewatch.spec.model import FleetSpec
 
 TAG = "cachewatch"
 RATE = "$__rate_interval"
 DATASOURCE = cm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Selectors per kind of series; the dashboards' variables filter each kind by the labels it has.
-NODE = 'job="redis", region=~"$region", cluster=~"$cluster", instance=~"$instance"'  # exporter series
+IN_REGION, IN_CLUSTER = 'region=~"$region"', 'cluster=~"$cluster"'
+NODE = f'{REDIS}, {IN_REGION}, {IN_CLUSTER}, instance=~"$instance"'  # exporter series
 CLUSTER = 'region=~"$region", cluster=~"$cluster"'  # per-cluster recording rules (no instance)
-EXPORTER_SELF = 'job="cachewatch-exporter"'  # the exporter's own /metrics (no node labels)
+EXPORTER_SELF = EXPORTER  # the exporter's own /metrics (no node labels)
 APP = 'cache=~"$cache"'  # client library series (labelled by cache, not by node)
 SLO = 'slo=~"$slo"'  # SLO recording rules (labels slo, team)
 # Firing alerts of the selected region/cluster, plus fleet-wide ones (which have no region/cluster label).
@@ -35,18 +37,13 @@ LEGEND_NODE = "{{instance}} ({{cluster}})"
 
 
 def m(name: str, sel: str = NODE, extra: str = "") -> str:
-    """``name{<sel>, <extra>}``."""
-    return f"{name}{{{', '.join(x for x in (sel, extra) if x)}}}"
+    """``name{<sel>, <extra>}``: the variables' selector by default."""
+    return selector(name, sel, extra)
 
 
 def rate(name: str, sel: str = NODE, extra: str = "") -> str:
     """``rate(name{...}[$__rate_interval])``: the window follows the scrape interval and the zoom."""
     return f"rate({m(name, sel, extra)}[{RATE}])"
-
-
-def ratio(num: str, den: str) -> str:
-    """A guarded ratio: absent, not NaN or Inf, while the denominator is 0."""
-    return f"{num} / ({den} > 0)"
 
 
 # --- variables ----------------------------------------------------------------------------------------
@@ -62,11 +59,12 @@ def variables(extra: tuple[str, ...] = ()) -> list[db.DatasourceVariable | db.Qu
     out: list = [
         db.DatasourceVariable("datasource").label("Prometheus").type("prometheus")
         .description("Prometheus that scrapes the cachewatch exporters."),
-        _query_var("region", "Region", 'label_values(redis_up{job="redis"}, region)', "Regions from the spec."),
-        _query_var("cluster", "Cluster", 'label_values(redis_up{job="redis", region=~"$region"}, cluster)',
+        _query_var("region", "Region", f"label_values({selector('redis_up', REDIS)}, region)",
+                   "Regions from the spec."),
+        _query_var("cluster", "Cluster", f"label_values({selector('redis_up', REDIS, IN_REGION)}, cluster)",
                    "Clusters of the selected regions."),
-        _query_var("instance", "Node", 'label_values(redis_up{job="redis", region=~"$region", '
-                   'cluster=~"$cluster"}, instance)', "Redis nodes (host:port) of the selected clusters."),
+        _query_var("instance", "Node", f"label_values({selector('redis_up', REDIS, IN_REGION, IN_CLUSTER)}, "
+                   "instance)", "Redis nodes (host:port) of the selected clusters."),
     ]
     if "cache" in extra:
         out.append(_query_var("cache", "Cache", "label_values(cache_requests_total, cache)",

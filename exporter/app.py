@@ -24,6 +24,7 @@ from cachewatch.exporter.http_server import HttpServer, Request, Response
 from cachewatch.exporter.options import ExporterSettings, TlsSettings
 from cachewatch.exporter.pool import TargetPool
 from cachewatch.exporter.resp import classify
+from cachewatch.exporter.scrape_jobs import SCRAPE_PATH
 from cachewatch.exporter.scraper import ScrapeSettings
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
@@ -106,7 +107,7 @@ class Exporter:
                                max_targets=settings.max_targets, sampler_factory=self._sampler_for)
         self.routes = {
             settings.telemetry_path: self.metrics,
-            "/scrape": self.scrape,
+            SCRAPE_PATH: self.scrape,
             "/health": self.health,
             "/discover-cluster-nodes": self.discover,
             "/-/reload": self.reload,

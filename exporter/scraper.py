@@ -30,7 +30,7 @@ from cachewatch.exporter.resp import (
 )
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Target
-from cachewatch.logs import redact
+from cachewatch.logs import LogRateLimiter, redact
 
 log = logging.getLogger("cachewatch.exporter.scraper")
 
@@ -100,7 +100,7 @@ class TargetScraper:
         self._scrapes = 0
         self._duration_sum = 0.0
         self._connect_time = 0.0
-        self._last_logged: tuple[str, float] = ("", 0.0)
+        self._failures_logged = LogRateLimiter(interval=LOG_REPEAT_SECONDS, burst=1)  # keyed by reason
         self._payloads: dict[tuple[str, ...], bytes] = {}
         self._acl_seen: float | None = None
         self._lock = asyncio.Lock()  # one user of the connection at a time
@@ -270,15 +270,15 @@ class TargetScraper:
         out.add("redis_exporter_scrape_duration_seconds", self._scrapes, "", "_count")
 
     def _log_failure(self, reason: str, exc: BaseException) -> None:
-        """Log when the reason changes, then at most every few minutes: dead targets must not flood logs."""
-        now = time.monotonic()
-        last_reason, last_time = self._last_logged
-        if reason != last_reason or now - last_time >= LOG_REPEAT_SECONDS:
-            self._last_logged = (reason, now)
-            detail = exc.detail if isinstance(exc, ScrapeError) else str(exc)
-            log.warning("scrape failed", extra={"target": self.target.url, "reason": reason,
-                                                "detail": redact(detail)[:200]},
-                        exc_info=reason == "internal_error")
+        """At most one line per reason every few minutes: dead targets must not flood the logs."""
+        suppressed = self._failures_logged.admit(reason)
+        if suppressed is None:
+            return
+        detail = exc.detail if isinstance(exc, ScrapeError) else str(exc)
+        extra: dict[str, object] = {"target": self.target.url, "reason": reason, "detail": redact(detail)[:200]}
+        if suppressed:
+            extra["suppressed"] = suppressed
+        log.warning("scrape failed", extra=extra, exc_info=reason == "internal_error")
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from cachewatch.artifacts import Contribution, File
 from cachewatch.spec import FleetSpec
 from cachewatch.tracing.collector_config import CONFIGS, comment
-from cachewatch.tracing.scrape_job import apps_jobs
+from cachewatch.tracing.scrape_job import apps_jobs, scrape_comment
 
 PART = "tracing"
 DIRECTORY = "tracing"
@@ -17,4 +17,5 @@ DIRECTORY = "tracing"
 def contribution(spec: FleetSpec) -> Contribution:
     files = tuple(File(f"{DIRECTORY}/{name}", data=make(spec), comment=comment(spec, name))
                   for name, make in CONFIGS.items())
-    return Contribution(part=PART, files=files, scrape_jobs=tuple(apps_jobs(spec)))
+    return Contribution(part=PART, files=files, scrape_jobs=tuple(apps_jobs(spec)),
+                        scrape_comment=scrape_comment(spec))

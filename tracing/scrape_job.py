@@ -31,3 +31,13 @@ def apps_jobs(spec: FleetSpec) -> list[dict]:
     if not spec.applications:
         return []
     return [{"job_name": APPS_JOB, "metrics_path": DEFAULT_METRICS_PATH, "static_configs": app_targets(spec)}]
+
+
+def scrape_comment(spec: FleetSpec) -> str:
+    """What prometheus.yml's header says about the job; nothing without applications."""
+    if not spec.applications:
+        return ""
+    return (f'Job "{APPS_JOB}": the prometheus_client endpoints of every application ({len(spec.applications)}), '
+            "labels application, team.\n"
+            "Their exemplars (trace ids) come only in OpenMetrics, which Prometheus negotiates by default;\n"
+            "storing them needs --enable-feature=exemplar-storage.\n")

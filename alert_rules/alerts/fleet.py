@@ -11,7 +11,7 @@ HITS, MISSES = "redis_keyspace_hits_total", "redis_keyspace_misses_total"
 EXPORTER_LABELS = {"job": EXPORTER_JOB, "instance": "exporter-0:9121"}
 # Client side, per application: the apps scrape job's `team` label routes the alert to the team owning the
 # application (so no static `team` label here: a rule label would override it).
-CLIENT, CLIENT_BY = "cache_requests_total", "application, team, cache, operation"
+CLIENT, CLIENT_BY, HIT = "cache_requests_total", "application, team, cache, operation", 'result="hit"'
 
 
 def rows(c: Ctx) -> list[Row]:
@@ -87,7 +87,8 @@ def client_hit_ratio_low(c: Ctx) -> Row:
     # A busy healthy application on the same cache and operation: summed with it (by cache, operation) the
     # ratio would be above the threshold; per application the low one fires, and only it.
     busy = (int(low / (1 - low)) + 1) * requests
-    every, hits = (f"sum by ({CLIENT_BY}) ({rate(selector(CLIENT, m), '10m')})" for m in ("", 'result="hit"'))
+    every = f"sum by ({CLIENT_BY}) ({rate(CLIENT, '10m')})"
+    hits = f"sum by ({CLIENT_BY}) ({rate(selector(CLIENT, HIT), '10m')})"
     return Row(
         name="RedisClientHitRatioLow", severity="warning", scope="fleet", dashboard_vars=("cache",),
         expr=f"{ratio(hits, every)} < {num(low)} and {every} > {num(guard)}",

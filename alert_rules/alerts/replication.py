@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from cachewatch.alert_rules.alerts.rows import MASTER, PRIMARY, REPLICA, TEST_INSTANCE, Ctx, Row
+from cachewatch.alert_rules.alerts.rows import Ctx, Row
 from cachewatch.promql import num
 from cachewatch.rulefmt import AlertTest, Series
 
 SHARD_KEYS = "region, cluster, shard, team"
+# Matchers used inside f-strings (Python 3.11 f-string expressions cannot hold backslashes).
+PRIMARY, REPLICA = 'role="primary"', 'role="replica"'
+# The role Redis reports: the scrape config sets `role` from the spec (primary|replica), so Prometheus keeps
+# redis_instance_info's own role label as `exported_role` (master|slave); failovers show there.
+MASTER = 'exported_role="master"'
 MASTER_OFFSET, SLAVE_OFFSET = "redis_master_repl_offset", "redis_connected_slave_offset_bytes"
 SLAVE_LAG = "redis_connected_slave_lag_seconds"
 # the test node as a replica (master_* labels), and the replica a primary reports (slave_* labels)

@@ -14,11 +14,6 @@ from cachewatch.spec.model import FleetSpec, Thresholds
 Scope = Literal["node", "shard", "cluster", "fleet"]  # what Alertmanager's inhibitions compare
 TEST_INSTANCE, TEST_SHARD = "10.9.9.9:6379", "s0"  # the node every test series describes
 OTHER_INSTANCE = "10.9.9.8:6379"  # a second node, for quiet cases that must not mix with the first
-# Matchers used inside f-strings (Python 3.11 f-string expressions cannot hold backslashes).
-PRIMARY, REPLICA = 'role="primary"', 'role="replica"'
-# The role Redis reports: the scrape config sets `role` from the spec (primary|replica), so Prometheus keeps
-# redis_instance_info's own role label as `exported_role` (master|slave); failovers show there.
-MASTER = 'exported_role="master"'
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +57,7 @@ class Ctx:
     team: str
 
     def m(self, name: str, extra: str = "") -> str:
-        """``name{job="redis", <variant>, <extra>}``."""
+        """``name{<the Redis job>, <variant>, <extra>}``."""
         return selector(name, REDIS, self.sel, extra)
 
     @property

@@ -37,6 +37,14 @@ def _whole(*args: str) -> Callable[[Path, list[Path]], Iterator[Invocation]]:
     return invocations
 
 
+def _each(*args: str) -> Callable[[Path, list[Path]], Iterator[Invocation]]:
+    """One run of the tool per file (the runs go in parallel, and a failure names its file)."""
+    def invocations(out: Path, paths: list[Path]) -> Iterator[Invocation]:
+        for path in paths:
+            yield f"{' '.join(args)} {path.relative_to(out)}", [*args, str(path)]
+    return invocations
+
+
 def _route_cases(out: Path, paths: list[Path]) -> Iterator[Invocation]:
     """One ``amtool config routes test`` per case: these labels must reach exactly these receivers."""
     for case in yaml.safe_load(paths[0].read_text()) or []:
@@ -57,7 +65,7 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("rule files", "prometheus/rules/*.yml", "promtool", _whole("check", "rules")),
-    Kind("rule tests", "prometheus/tests/*.yml", "promtool", _whole("test", "rules")),
+    Kind("rule tests", "prometheus/tests/*.yml", "promtool", _each("test", "rules")),
     Kind("Prometheus config", PROMETHEUS_YML, "promtool", _whole("check", "config")),
     Kind("Alertmanager config", CONFIG_FILE, "amtool", _whole("check-config")),
     Kind("Alertmanager route tests", TESTS_FILE, "amtool", _route_cases),

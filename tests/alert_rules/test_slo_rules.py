@@ -14,6 +14,7 @@ from cachewatch.alert_rules import business, slo
 from cachewatch.catalog import CATALOG
 from cachewatch.catalog.lint import base_family, metric_names
 from cachewatch.local_redis import require_binary
+from cachewatch.promql import duration
 from cachewatch.rulefmt import (
     Alert,
     Links,
@@ -21,7 +22,7 @@ from cachewatch.rulefmt import (
     RuleGroup,
     alerts_of,
     dump_yaml,
-    duration,
+    expected_description,
     render_rule_file,
     render_rule_tests,
 )
@@ -83,10 +84,9 @@ def run_scenario(tmp_path: Path, spec: FleetSpec, series: dict[str, str], alerts
 def _expected(spec: FleetSpec, name: str, slo_name: str) -> dict:
     """The alert as promtool must see it: labels, and annotations as Prometheus renders them."""
     rule = next(a for a in alerts_of(slo.groups(spec)) if a.name == name and a.labels["slo"] == slo_name)
-    assert rule.test is not None
     labels = {"severity": rule.severity, **rule.labels}
     return {"exp_labels": labels, "exp_annotations": {
-        "summary": rule.summary, "description": rule.test.exp_description,
+        "summary": rule.summary, "description": expected_description(rule),
         "runbook_url": links(spec).runbook(rule.runbook),
         "dashboard_url": links(spec).dashboard(rule.panel, rule.dashboard_vars, labels)}}
 

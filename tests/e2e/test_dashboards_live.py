@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -28,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from cachewatch.dashboards.generate import dashboards
-from cachewatch.local_redis import free_port, require_binary, start_redis, start_replica
+from cachewatch.local_redis import free_port, start_redis, start_replica
 from cachewatch.pipeline.build import build
 from cachewatch.pipeline.prometheus_yml import run_flags
 from cachewatch.pipeline.writer import write
@@ -49,6 +48,7 @@ from cachewatch.spec import (
 from cachewatch.spec.model import ExporterDeployment
 from cachewatch.tracing import LocalCache, ReadThroughCache, instrument
 from tests.support.exporter_process import start_exporter
+from tests.support.prometheus_process import running_prometheus
 
 VARIABLES = {"$__rate_interval": "30s", "$region": ".*", "$cluster": ".*", "$instance": ".*", "$cache": ".*",
              "$slo": ".*", "${datasource}": ""}
@@ -150,7 +150,6 @@ def live(tmp_path_factory):
     config = tmp / "exporter.yml"
     config.write_text("key_sampling: {enabled: true, interval: 2s, targets: ['127.0.0.1:*']}\n")
     exporter = start_exporter("--allow-target", "127.0.0.1:*", "--config", str(config))
-    prom_port = free_port()
     stack = contextlib.ExitStack()
     app = stack.enter_context(running_app(primary.port))
     spec = FleetSpec(
@@ -169,11 +168,7 @@ def live(tmp_path_factory):
         applications=[Application(name=APP_NAME, team=APP_TEAM, targets=[f"127.0.0.1:{app.port}"])],
     )
     write(tmp / "out", build(spec).texts())
-    log = (tmp / "prometheus.log").open("w")
-    prometheus = subprocess.Popen(
-        [require_binary("prometheus"), f"--config.file={tmp / 'out/prometheus/prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}", *run_flags(spec)],
-        stdout=log, stderr=subprocess.STDOUT)
+    prom_port = stack.enter_context(running_prometheus(tmp / "out/prometheus/prometheus.yml", tmp, run_flags(spec)))
     client = redis.Redis(port=primary.port)
     try:
         for second in range(25):  # traffic while Prometheus collects ~25 samples
@@ -191,9 +186,6 @@ def live(tmp_path_factory):
             time.sleep(1)
         yield prom_port, dashboards(spec)
     finally:
-        prometheus.terminate()
-        prometheus.wait(timeout=10)
-        log.close()
         stack.close()
         exporter.stop()
         replica.stop()

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from cachewatch.local_redis import free_port, require_binary
 from tests.support.exporter_process import ExporterProcess, start_exporter
+from tests.support.prometheus_process import query, running_prometheus
 
 PROMETHEUS_CONFIG = """
 global: {{scrape_interval: 1s, scrape_timeout: 900ms}}
@@ -39,22 +35,11 @@ def cluster_exporter(redis_cluster) -> ExporterProcess:
     exporter.stop()
 
 
-def query(port: int, promql: str) -> list[dict]:
-    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)["data"]["result"]
-
-
 def test_prometheus_scrapes_the_fleet_through_discovery_and_scrape(tmp_path: Path, redis_cluster,
                                                                    cluster_exporter: ExporterProcess) -> None:
-    prometheus = require_binary("prometheus")  # apt-get install -y prometheus
     config = tmp_path / "prometheus.yml"
     config.write_text(PROMETHEUS_CONFIG.format(exporter=cluster_exporter.port, seed=redis_cluster.nodes[0].url))
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with running_prometheus(config, tmp_path) as port:
         deadline = time.monotonic() + 40
         up: list[dict] = []
         while time.monotonic() < deadline:
@@ -71,7 +56,3 @@ def test_prometheus_scrapes_the_fleet_through_discovery_and_scrape(tmp_path: Pat
         assert all(r["metric"]["shard"] for r in up)
         slots = query(port, 'sum(redis_cluster_slots_ok{job="redis"})')
         assert float(slots[0]["value"][1]) == 16384 * len(redis_cluster.nodes)  # each node sees every slot
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()

@@ -19,12 +19,9 @@ def promtool_warnings(text: str) -> list[tuple[str, str]]:
 def test_every_promtool_warning_is_a_documented_compatibility_choice(redis_primary, redis_replica,
                                                                      redis_cluster) -> None:
     for url in (redis_primary.url, redis_replica.url, redis_cluster.nodes[0].url):
-        exporter = start_exporter("--redis-addr", url)
-        try:
+        with start_exporter("--redis-addr", url) as exporter:
             exporter.get("/metrics")
             body = exporter.get("/metrics").body
-        finally:
-            exporter.stop()
         undocumented = [(name, why) for name, why in promtool_warnings(body)
                         if name not in CATALOG or not CATALOG[name].compat]
         assert not undocumented, f"promtool warnings without a compat note in the catalog: {undocumented}"

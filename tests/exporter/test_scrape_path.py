@@ -32,14 +32,11 @@ def scrape_n(exporter: ExporterProcess, n: int, path: str = "/metrics") -> None:
 
 
 def test_scrapes_reuse_one_connection_and_send_one_pipelined_read(fresh_redis: RedisServer) -> None:
-    exporter = start_exporter("--redis-addr", fresh_redis.url)
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
         scrape_n(exporter, 2)  # connect, probe, baseline
         before, _ = server_stats(fresh_redis)
         scrape_n(exporter, 20)
         after, _ = server_stats(fresh_redis)
-    finally:
-        exporter.stop()
     # redis-cli itself opens one connection per call: only that one between the two snapshots.
     assert int(after["total_connections_received"]) - int(before["total_connections_received"]) == 1
     # One read event per scrape (the whole pipeline arrives together), plus redis-cli's own.
@@ -48,14 +45,11 @@ def test_scrapes_reuse_one_connection_and_send_one_pipelined_read(fresh_redis: R
 
 
 def test_config_get_is_cached_and_refused_probes_are_not_repeated(fresh_redis: RedisServer) -> None:
-    exporter = start_exporter("--redis-addr", fresh_redis.url)
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
         scrape_n(exporter, 1)
         fields_before, calls_before = server_stats(fresh_redis)
         scrape_n(exporter, 15)
         fields_after, calls_after = server_stats(fresh_redis)
-    finally:
-        exporter.stop()
     assert calls_after.get("config|get", 0) - calls_before.get("config|get", 0) == 0  # refreshed every 60 s
     assert calls_after.get("info", 0) - calls_before.get("info", 0) == 15 + 1  # + redis-cli's INFO
     # CLUSTER INFO fails on a standalone server; it was probed once and never sent again.
@@ -64,8 +58,7 @@ def test_config_get_is_cached_and_refused_probes_are_not_repeated(fresh_redis: R
 
 
 def test_concurrent_scrapes_of_one_target_share_a_round_trip(fresh_redis: RedisServer) -> None:
-    exporter = start_exporter("--redis-addr", fresh_redis.url, "--allow-target", "127.0.0.1:*")
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url, "--allow-target", "127.0.0.1:*") as exporter:
         scrape_n(exporter, 1)
         _, before = server_stats(fresh_redis)
         # Hold the server for 600 ms so that 8 scrapes surely overlap, then release them together.
@@ -76,26 +69,21 @@ def test_concurrent_scrapes_of_one_target_share_a_round_trip(fresh_redis: RedisS
         pause.result()
         _, after = server_stats(fresh_redis)
         shared = exporter.get("/metrics").value("redis_exporter_shared_scrapes_total")
-    finally:
-        exporter.stop()
     assert all(r.status == 200 and r.value("redis_up") == 1 for r in results)
     assert after["info"] - before["info"] <= 2 + 1  # at most two round trips for 8 scrapes, + redis-cli
     assert shared and shared >= 6
 
 
 def test_scrape_deadline_follows_prometheus_timeout_header(fresh_redis: RedisServer) -> None:
-    exporter = start_exporter("--redis-addr", fresh_redis.url)
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
         scrape_n(exporter, 1)
-        pause = concurrent.futures.ThreadPoolExecutor(1).submit(fresh_redis.cli, "DEBUG", "SLEEP", "3")
+        pause = concurrent.futures.ThreadPoolExecutor(1).submit(fresh_redis.cli, "DEBUG", "SLEEP", "2")
         time.sleep(0.1)
         start = time.monotonic()
         result = exporter.get("/metrics", {"X-Prometheus-Scrape-Timeout-Seconds": "1"})
         elapsed = time.monotonic() - start
         pause.result()
         recovered = exporter.get("/metrics")
-    finally:
-        exporter.stop()
     assert result.value("redis_up") == 0
     assert result.value('redis_exporter_last_scrape_error{err="timeout"}') == 1
     assert elapsed < 1.0 + 0.5
@@ -103,11 +91,8 @@ def test_scrape_deadline_follows_prometheus_timeout_header(fresh_redis: RedisSer
 
 
 def test_connect_time_is_reported_once_connected(fresh_redis: RedisServer) -> None:
-    exporter = start_exporter("--redis-addr", fresh_redis.url)
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
         result = exporter.get("/metrics")
-    finally:
-        exporter.stop()
     connect = result.value("redis_exporter_last_scrape_connect_time_seconds")
     assert connect is not None and 0 < connect < 1
 
@@ -115,20 +100,17 @@ def test_connect_time_is_reported_once_connected(fresh_redis: RedisServer) -> No
 def test_latency_data_is_refreshed_on_its_interval_and_served_from_cache_between(fresh_redis: RedisServer,
                                                                                   tmp_path) -> None:
     config = tmp_path / "exporter.yml"
-    config.write_text("latency_refresh_interval: 1s\n")
+    config.write_text("latency_refresh_interval: 500ms\n")
     fresh_redis.cli("SET", "k", "v")
     fresh_redis.cli("GET", "k")
-    exporter = start_exporter("--redis-addr", fresh_redis.url, "--config", str(config))
-    try:
+    with start_exporter("--redis-addr", fresh_redis.url, "--config", str(config)) as exporter:
         first = exporter.get("/metrics")
         _, before = server_stats(fresh_redis)
         cached = [exporter.get("/metrics") for _ in range(10)]
         _, middle = server_stats(fresh_redis)
-        time.sleep(1.1)
+        time.sleep(0.6)
         refreshed = exporter.get("/metrics")
         _, after = server_stats(fresh_redis)
-    finally:
-        exporter.stop()
     bucket = 'redis_commands_latencies_usec_count{cmd="get"}'
     quantile = 'redis_latency_percentiles_usec{cmd="get",quantile="99"}'
     assert middle.get("latency|histogram", 0) == before.get("latency|histogram", 0)  # not sent while cached

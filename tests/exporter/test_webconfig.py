@@ -100,6 +100,18 @@ def test_empty_config_and_empty_file(tmp_path: Path) -> None:
         assert cfg.check_basic_auth(None) and cfg.check_basic_auth("garbage")
 
 
+def test_blank_sections_and_values_mean_the_exporter_toolkit_defaults(tmp_path: Path, tls: TlsFiles) -> None:
+    blank = {"tls_server_config": {}, "basic_auth_users": None, "http_server_config": {"headers": None}}
+    assert WebConfig.load(write(tmp_path, blank)) == WebConfig.empty()
+    section = tls_section(tls, client_auth_type="", min_version=None, max_version="", http2=None)
+    section.pop("http2")
+    cfg = WebConfig.load(write(tmp_path, {T: section, "http_server_config": {"http2": True}}))
+    assert cfg.tls is not None and cfg.ssl_context().verify_mode == ssl.CERT_NONE
+    assert (cfg.tls.min_version, cfg.tls.max_version) == (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    ignored = dict.fromkeys(("cipher_suites", "prefer_server_cipher_suites", "curve_preferences"), "anything")
+    assert WebConfig.load(write(tmp_path, {T: tls_section(tls, **ignored)})).tls == cfg.tls
+
+
 def test_relative_paths_resolve_against_config_directory(tmp_path: Path, tls: TlsFiles) -> None:
     config = {"tls_server_config": {"cert_file": tls.server_cert.name, "key_file": tls.server_key.name}}
     cfg = WebConfig.load(write(tls.directory, config))
@@ -235,6 +247,12 @@ BAD: dict[str, tuple[Callable[[TlsFiles, dict[str, str]], Config], list[str]]] =
                         ["http_server_config.headers.content-type", "reserved"]),
     "header injection": (lambda t, h: {"http_server_config": {"headers": {"X-A": "a\r\nSet-Cookie: x"}}},
                          ["X-A", "control characters"]),
+    "rate limit": (lambda t, h: {"rate_limit": {"interval": "1s"}}, ["rate_limit", "reverse proxy"]),
+    "client SANs": (lambda t, h: {T: tls_section(t, client_allowed_sans=["a"])},
+                    [f"{T}.client_allowed_sans", "dedicated CA"]),
+    "tls not a mapping": (lambda t, h: {T: [str(t.server_cert)]}, [T, "mapping"]),
+    "user not a string": (lambda t, h: {"basic_auth_users": {**h, 7: h["alice"]}}, ["basic_auth_users.7"]),
+    "hash as a key": (lambda t, h: {T: {**tls_section(t), h["alice"]: "x"}}, [f"{T}.<redacted>", "unknown key"]),
     "bad yaml": (lambda t, h: f"basic_auth_users:\n  alice: {h['alice']}\n   bob: [\n",
                  ["invalid YAML", "line 3"]),
     "not a mapping": (lambda t, h: "- a\n- b\n", ["top level", "mapping"]),
@@ -252,11 +270,33 @@ def test_bad_config_errors_name_file_field_and_never_a_hash(
     with pytest.raises(WebConfigError) as info:
         WebConfig.load(path)
     message = str(info.value)
-    assert isinstance(info.value, ValueError) and message.startswith(f"{path}: ")
+    assert isinstance(info.value, ValueError)
+    assert all(line.startswith(f"{path}: ") for line in message.splitlines())
     for fragment in fragments:
         assert fragment in message
     for hashed in hashes.values():
         assert hashed not in message and hashed[7:29] not in message  # not even the salt
+
+
+def test_every_problem_is_one_line(tmp_path: Path, tls: TlsFiles, hashes: dict[str, str]) -> None:
+    config = {T: tls_section(tls, min_version="TLS1.2", certfile="x"), "rate_limit": {},
+              "basic_auth_users": {**hashes, "bob": "plain"}, "http_server_config": {"headers": {"Date": "x"}}}
+    with pytest.raises(WebConfigError) as info:
+        WebConfig.load(write(tmp_path, config))
+    lines = str(info.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        f"{T}.min_version", f"{T}.certfile", "http_server_config.headers.Date.[key]", "basic_auth_users.bob",
+        "rate_limit"]
+
+
+def test_key_material_is_never_echoed(tmp_path: Path, tls: TlsFiles) -> None:
+    """A private key pasted inline, under a mistyped name, or as a file name never shows in the error."""
+    pem = tls.server_key.read_text()
+    body = pem.splitlines()[1]
+    for section in ({"key": pem}, {"keyfile": pem}, {**tls_section(tls), "key_file": pem}):
+        with pytest.raises(WebConfigError) as info:
+            WebConfig.load(write(tmp_path, {T: section}))
+        assert body not in str(info.value) and "PRIVATE KEY" not in str(info.value)
 
 
 def test_encrypted_key_is_an_error_not_a_terminal_prompt(tmp_path: Path, tls: TlsFiles) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import os
 import ssl
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cachewatch.local_redis import free_port, require_binary
@@ -47,19 +48,26 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None, *, met
         conn.close()
 
 
-@dataclass
+@dataclass(eq=False)
 class ExporterProcess:
+    """A running exporter (or peer). Use it as a context manager, or call ``stop()`` from a finalizer: stopping
+    also deletes its log file, so tests leave nothing in the temp directory; ``logs()`` still answers after."""
+
     proc: subprocess.Popen
     port: int
     log_path: Path
+    _final_logs: str | None = field(default=None, repr=False)
 
     def get(self, path: str, headers: dict[str, str] | None = None, **kwargs) -> HttpResult:
         return http_get(self.port, path, headers, **kwargs)
 
     def logs(self) -> str:
+        if self._final_logs is not None:
+            return self._final_logs
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        """Terminate (kill after 10 s), keep the log text, delete the file; safe to call again."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -67,46 +75,80 @@ class ExporterProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._final_logs is None:
+            self._final_logs = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            self.log_path.unlink(missing_ok=True)
+        _RUNNING.discard(self)
+
+    def __enter__(self) -> ExporterProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
-def _wait_http(port: int, proc: subprocess.Popen, log_path: Path, path: str, tls: ssl.SSLContext | None,
-               timeout: float = 15.0) -> None:
+# Every process started here and not yet stopped: a forgotten stop() is made up for when the interpreter exits.
+_RUNNING: set[ExporterProcess] = set()
+
+
+@atexit.register
+def _stop_forgotten() -> None:
+    for handle in list(_RUNNING):
+        handle.stop()
+
+
+def _wait_http(handle: ExporterProcess, path: str, tls: ssl.SSLContext | None, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+        if handle.proc.poll() is not None:
+            raise RuntimeError(f"process exited with {handle.proc.returncode}: {handle.logs()[-3000:]}")
         try:
-            http_get(port, path, timeout=1.0, tls=tls)
+            http_get(handle.port, path, timeout=1.0, tls=tls)
             return
         except (OSError, http.client.HTTPException):
             time.sleep(0.05)
-    raise RuntimeError(f"not serving on port {port} after {timeout}s: {log_path.read_text()[-3000:]}")
+    raise RuntimeError(f"not serving on port {handle.port} after {timeout}s: {handle.logs()[-3000:]}")
+
+
+def _start(cmd: list[str], port: int, env: dict[str, str], prefix: str, ready_path: str,
+           tls: ssl.SSLContext | None) -> ExporterProcess:
+    """Run ``cmd`` with its output in a fresh log file; wait until it serves ``ready_path``, or clean up."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    try:
+        with os.fdopen(fd, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    except BaseException:
+        Path(name).unlink()
+        raise
+    handle = ExporterProcess(proc, port, Path(name))
+    _RUNNING.add(handle)
+    try:
+        _wait_http(handle, ready_path, tls)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def _clean_env() -> dict[str, str]:
+    """The test runner's environment without REDIS_* (redis_exporter's settings), so only ``env`` configures."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
 
 
 def start_exporter(*args: str, env: dict[str, str] | None = None, tls: ssl.SSLContext | None = None
                    ) -> ExporterProcess:
     """`cachewatch exporter --listen 127.0.0.1:<free> ARGS` with a clean environment plus ``env``."""
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="cw-exporter-", suffix=".log")[1])
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
     cmd = [sys.executable, "-m", "cachewatch", "exporter", "--listen", f"127.0.0.1:{port}", *args]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**base_env, **(env or {})})
-    _wait_http(port, proc, log_path, "/health", tls)
-    return ExporterProcess(proc, port, log_path)
+    return _start(cmd, port, {**_clean_env(), **(env or {})}, "cw-exporter-", "/health", tls)
 
 
 def start_peer(*args: str) -> ExporterProcess:
     """Debian's prometheus-redis-exporter (oliver006/redis_exporter 1.45), the compatibility peer."""
     binary = require_binary("prometheus-redis-exporter")
     port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="cw-peer-", suffix=".log")[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}", *args], stdout=log,
-                                stderr=subprocess.STDOUT, env=env)
-    _wait_http(port, proc, log_path, "/", None)
-    return ExporterProcess(proc, port, log_path)
+    cmd = [binary, f"--web.listen-address=127.0.0.1:{port}", *args]
+    return _start(cmd, port, _clean_env(), "cw-peer-", "/", None)
 
 
 def parse_exposition(text: str) -> dict[str, dict]:

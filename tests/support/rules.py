@@ -16,8 +16,7 @@ def sample_groups() -> list[RuleGroup]:
         description='{{ $labels.instance }} of cluster "{{ $labels.cluster }}" has been down for 1m.',
         runbook="redis-sample-down", panel="cachewatch-node/up", dashboard_vars=("cluster", "instance"),
         test=AlertTest(fire=(Series(series, "0x20"),), quiet=(Series(series, "1x20"),),
-                       exp_labels={"job": "redis", "instance": "10.0.0.1:6379", "cluster": "c1"},
-                       exp_description='10.0.0.1:6379 of cluster "c1" has been down for 1m.'))
+                       exp_labels={"job": "redis", "instance": "10.0.0.1:6379", "cluster": "c1"}))
     ops = Record("cluster:redis_commands_processed:rate5m",
                  "sum without (instance, shard, role) (\n  rate(redis_commands_processed_total[5m])\n)")
     up = Record("cluster:redis_up:ratio", 'avg without (instance, shard, role) (redis_up{job="redis"})',
