@@ -2,6 +2,7 @@
 # scripts/test.sh — set everything up, then lint and run the test suite.
 #   bash scripts/test.sh            everything (CI runs exactly this: .ci/run)
 #   bash scripts/test.sh --fast     leaves out the e2e tests (Prometheus, Alertmanager, the peer, wheel builds)
+#                                   and runs the rest on every core (pytest-xdist)
 # Other arguments are passed to pytest (paths are relative to the repo root), e.g.
 #   bash scripts/test.sh --fast -k exporter -x
 set -euo pipefail
@@ -11,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 args=()
 for arg in "$@"; do
     if [[ "$arg" == "--fast" ]]; then
-        args+=(-m "not e2e")
+        args+=(-m "not e2e" -n auto --dist loadfile)
     else
         args+=("$arg")
     fi

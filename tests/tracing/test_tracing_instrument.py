@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from cachewatch.local_redis import RedisServer, free_port
 from cachewatch.tracing import instrument, instrumentation_of, uninstrument
@@ -22,6 +24,7 @@ from tests.support.tracing import Recorder, prefix, recorder
 
 REQ = "cache_requests_total"
 DUR = "db_client_operation_duration_seconds_count"
+NO_RETRY = Retry(NoBackoff(), 0)  # one attempt: the error, not redis-py's retries, is under test
 
 
 @pytest.fixture
@@ -161,11 +164,11 @@ def test_server_error_sets_error_type_status_code_and_counts_by_class(redis_app:
 
 def test_timeouts_and_refused_connections_are_typed(rec: Recorder) -> None:
     with BlackHole() as hole:
-        hung = redis.Redis(port=hole.port, socket_timeout=0.2, socket_connect_timeout=0.5)
+        hung = redis.Redis(port=hole.port, socket_timeout=0.2, socket_connect_timeout=0.5, retry=NO_RETRY)
         instrument(hung, tracer_provider=rec.provider, registry=rec.registry, cache="hung")
         with pytest.raises(redis.TimeoutError):
             hung.get("k")
-    refused = redis.Redis(port=free_port(), socket_connect_timeout=0.5)
+    refused = redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry=NO_RETRY)
     instrument(refused, tracer_provider=rec.provider, registry=rec.registry, cache="down")
     with pytest.raises(redis.ConnectionError):
         refused.get("k")
