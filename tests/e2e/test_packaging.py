@@ -8,11 +8,22 @@ import sys
 import venv
 from pathlib import Path
 
+from tests.support.layout import source_modules
 from tests.support.paths import ROOT
 
-PARTS = ["cachewatch", "cachewatch.catalog", "cachewatch.cli", "cachewatch.exporter", "cachewatch.exporter.app",
-         "cachewatch.exporter.key_sampler", "cachewatch.exporter.webconfig", "cachewatch.local_redis",
-         "cachewatch.spec", "cachewatch.alert_rules.generate", "cachewatch.dashboards.generate"]
+# Imports every module the wheel installed, and lists them: the list must be the source tree's, so a
+# sub-package missing from pyproject's package list fails here rather than in a user's application.
+IMPORT_ALL = """
+import importlib, importlib.util, pkgutil, cachewatch
+names = sorted(['cachewatch', *(m.name for m in pkgutil.walk_packages(cachewatch.__path__, 'cachewatch.'))])
+for name in names:
+    if not name.endswith('__main__'):
+        importlib.import_module(name)
+assert importlib.util.find_spec('exporter') is None, 'bare top-level exporter package installed'
+import cachewatch.exporter.app as app
+print(app.__file__)
+print(' '.join(name for name in names if not name.endswith('__main__')))
+"""
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> str:
@@ -32,10 +43,7 @@ def test_wheel_in_a_fresh_venv_imports_every_part(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     run(python, "-m", "pip", "install", "-q", wheel)
-    code = ("import importlib, importlib.util\n"
-            f"for part in {PARTS!r}: importlib.import_module(part)\n"
-            "assert importlib.util.find_spec('exporter') is None, 'bare top-level exporter package installed'\n"
-            "import cachewatch.exporter.app as app; print(app.__file__)")
-    location = run(python, "-c", code, cwd=tmp_path)
+    location, modules = run(python, "-c", IMPORT_ALL, cwd=tmp_path).splitlines()
     assert str(env_dir) in location, "imported from the venv, not from the source tree"
+    assert modules.split() == source_modules(), "the wheel's modules differ from the source tree's"
     assert "exporter" in run(env_dir / "bin" / "cachewatch", "--help", cwd=tmp_path)

@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.layout import module_name, source_files
 from tests.support.paths import ROOT
 
-# Source folder → the import name it installs as (pyproject's package-dir).
-SOURCES = {"cachewatch": "cachewatch", "exporter": "cachewatch.exporter", "alert_rules": "cachewatch.alert_rules",
-           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing"}
 PARTS = ("cachewatch.exporter", "cachewatch.alert_rules", "cachewatch.dashboards", "cachewatch.tracing")
 TOP = ("cachewatch.pipeline", "cachewatch.cli")
 ENTRY = "cachewatch.__main__"
-
-
-def module_name(path: Path) -> str:
-    folder, *rest = path.relative_to(ROOT).with_suffix("").parts
-    name = ".".join([SOURCES[folder], *rest])
-    return name.removesuffix(".__init__")
-
-
-def source_files() -> Iterator[Path]:
-    for folder in SOURCES:
-        yield from sorted((ROOT / folder).rglob("*.py"))
 
 
 def imports(path: Path, module: str) -> Iterator[tuple[int, str]]:

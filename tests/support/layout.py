@@ -1,0 +1,27 @@
+"""Where each import name's source lives (pyproject's package-dir), and the module name of a source file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.paths import ROOT
+
+# Source folder → the import name it installs as.
+SOURCES = {"cachewatch": "cachewatch", "exporter": "cachewatch.exporter", "alert_rules": "cachewatch.alert_rules",
+           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing"}
+
+
+def module_name(path: Path) -> str:
+    folder, *rest = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join([SOURCES[folder], *rest]).removesuffix(".__init__")
+
+
+def source_files() -> Iterator[Path]:
+    for folder in SOURCES:
+        yield from sorted(p for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def source_modules() -> list[str]:
+    """Every importable module of the source tree, packages included."""
+    return sorted(module_name(p) for p in source_files() if p.name != "__main__.py")
