@@ -15,36 +15,26 @@ CLIENT, CLIENT_BY, HIT = "cache_requests_total", "application, team, cache, oper
 
 
 def rows(c: Ctx) -> list[Row]:
-    return [exporter_down(c), targets_absent(c), hit_ratio_low(c), client_hit_ratio_low(c)]
-
-
-def exporter_down(c: Ctx) -> Row:
     up = series("up", EXPORTER_LABELS)
-    return Row(
-        name="RedisExporterDown", severity="critical", scope="fleet", team=c.fleet_team,
-        expr=f"{selector('up', EXPORTER)} == 0",
-        for_="1m",
-        summary="A cachewatch exporter is down",
-        description="Exporter {{ $labels.instance }} does not answer Prometheus.",
-        panel="cachewatch-exporter/up",
-        runbook_text="Restart the exporter; while it is down every Redis it serves looks down.",
-        test=AlertTest(fire=(Series(up, "0x20"),), quiet=(Series(up, "1x20"),), exp_labels=EXPORTER_LABELS),
-    )
-
-
-def targets_absent(c: Ctx) -> Row:
-    return Row(
-        name="RedisTargetsAbsent", severity="critical", scope="fleet", team=c.fleet_team, dashboard_vars=(),
-        expr=f"absent({selector('up', REDIS)})",
-        for_="5m",
-        summary="No Redis targets are scraped",
-        description="Prometheus has no targets in job {{ $labels.job }}: the scrape configuration lost the fleet.",
-        panel="cachewatch-fleet/up",
-        runbook_text="Check prometheus.yml was generated from the current spec and loaded (promtool check config).",
-        test=AlertTest(fire=(Series('up{job="other"}', "1x20"),),
-                       quiet=(Series(series("up", {"job": REDIS_JOB, "instance": TEST_INSTANCE}), "1x20"),),
-                       exp_labels={"job": REDIS_JOB}),
-    )
+    return [
+        Row(name="RedisExporterDown", severity="critical", scope="fleet", team=c.fleet_team, for_="1m",
+            expr=f"{selector('up', EXPORTER)} == 0", panel="cachewatch-exporter/up",
+            summary="A cachewatch exporter is down",
+            description="Exporter {{ $labels.instance }} does not answer Prometheus.",
+            runbook_text="Restart the exporter; while it is down every Redis it serves looks down.",
+            test=AlertTest(fire=(Series(up, "0x20"),), quiet=(Series(up, "1x20"),), exp_labels=EXPORTER_LABELS)),
+        Row(name="RedisTargetsAbsent", severity="critical", scope="fleet", team=c.fleet_team, dashboard_vars=(),
+            expr=f"absent({selector('up', REDIS)})", for_="5m", panel="cachewatch-fleet/up",
+            summary="No Redis targets are scraped",
+            description="Prometheus has no targets in job {{ $labels.job }}: the scrape configuration lost the fleet.",
+            runbook_text="Check prometheus.yml was generated from the current spec and loaded (promtool check "
+                         "config).",
+            test=AlertTest(fire=(Series('up{job="other"}', "1x20"),),
+                           quiet=(Series(series("up", {"job": REDIS_JOB, "instance": TEST_INSTANCE}), "1x20"),),
+                           exp_labels={"job": REDIS_JOB})),
+        hit_ratio_low(c),
+        client_hit_ratio_low(c),
+    ]
 
 
 def per_minute(c: Ctx) -> tuple[int, int]:
@@ -58,12 +48,10 @@ def hit_ratio_low(c: Ctx) -> Row:
     hits, misses = rate(c.m(HITS), "10m"), rate(c.m(MISSES), "10m")
     requests, hit = per_minute(c)
     return Row(
-        name="RedisHitRatioLow", severity="warning", scope="node",
+        name="RedisHitRatioLow", severity="warning", scope="node", for_="30m", panel="cachewatch-node/hit-ratio",
         expr=f"{ratio(hits, f'{hits} + {misses}')} < {num(low)} and ({hits} + {misses}) > {num(guard)}",
-        for_="30m",
         summary="Redis hit ratio is low",
         description="Server-side hit ratio of {{ $labels.instance }} is {{ $value | humanizePercentage }}.",
-        panel="cachewatch-node/hit-ratio",
         runbook_text="Keys expire or are evicted before reuse, or the application reads keys it never wrote. "
                      "Compare evictions, TTLs and the client-side hit ratio per operation.",
         # quiet: the misses belong to another instance, and a node with a low ratio serves too little traffic
@@ -90,13 +78,11 @@ def client_hit_ratio_low(c: Ctx) -> Row:
     every = f"sum by ({CLIENT_BY}) ({rate(CLIENT, '10m')})"
     hits = f"sum by ({CLIENT_BY}) ({rate(selector(CLIENT, HIT), '10m')})"
     return Row(
-        name="RedisClientHitRatioLow", severity="warning", scope="fleet", dashboard_vars=("cache",),
+        name="RedisClientHitRatioLow", severity="warning", scope="fleet", dashboard_vars=("cache",), for_="30m",
         expr=f"{ratio(hits, every)} < {num(low)} and {every} > {num(guard)}",
-        for_="30m",
-        summary="An application's cache hit ratio is low",
+        summary="An application's cache hit ratio is low", panel="cachewatch-app/hit-ratio",
         description="Hit ratio of {{ $labels.application }} cache {{ $labels.cache }} {{ $labels.operation }} is "
                     "{{ $value | humanizePercentage }}.",
-        panel="cachewatch-app/hit-ratio",
         runbook_text="As RedisHitRatioLow, seen from the application (includes the in-process layer). It goes to "
                      "the team owning the application.",
         test=AlertTest(fire=(app_series("hit", f"0+{hit}x60"), app_series("miss", f"0+{requests - hit}x60"),

@@ -27,12 +27,10 @@ def latency_high(c: Ctx, *, name: str, quantile: float, limit: float) -> Row:
     calls = f"sum by ({BY.removeprefix('le, ')}) ({rate(c.m(COUNT), '5m')})"
     p, slow_le = num(quantile * 100), bucket_above(limit * 1e6)
     return Row(
-        name=name, severity="warning", scope="node",
+        name=name, severity="warning", scope="node", for_="10m", panel="cachewatch-node/latency",
         expr=f"histogram_quantile({num(quantile)}, {buckets}) / 1e6 > {num(limit)} and on (instance) {calls} > 1",
-        for_="10m",
         summary=f"Redis p{p} command latency is high",
         description=f"p{p} latency of {{{{ $labels.instance }}}} is above {num(limit * 1000)} ms.",
-        panel="cachewatch-node/latency",
         runbook_text="Find the slow commands (redis_commands_duration_seconds_total by cmd, SLOWLOG GET) and big "
                      "keys; check CPU saturation and forks (latest_fork_seconds).",
         # every call lands in the bucket above the limit; quiet: every call within 1µs

@@ -18,88 +18,59 @@ SLAVE_LAG = "redis_connected_slave_lag_seconds"
 AS_REPLICA = {"role": "replica", "master_host": "10.9.9.1", "master_port": "6379"}
 ITS_REPLICA = {"slave_ip": "10.9.9.2", "slave_port": "6379", "slave_state": "online"}
 REPLICA_INSTANCE = "10.9.9.2:6379"
+PANEL = "cachewatch-cluster/replication"
 
 
 def rows(c: Ctx) -> list[Row]:
-    return [link_down(c), replicas_missing(c), lag_bytes(c), lag_seconds(c), shard_without_primary(c),
-            shard_multiple_primaries(c)]
-
-
-def link_down(c: Ctx) -> Row:
-    return Row(
-        name="RedisReplicationLinkDown", severity="critical", scope="node",
-        expr=f"{c.m('redis_master_link_up')} == 0",
-        for_=c.after(4),
-        summary="A Redis replica lost its primary",
-        description="Replica {{ $labels.instance }} has no link to its primary "
-                    "{{ $labels.master_host }}:{{ $labels.master_port }}.",
-        panel="cachewatch-cluster/replication",
-        runbook_text="The replica serves stale data. Check the primary, the network and the replica's log (backlog "
-                     "too small → full resyncs).",
-        test=c.case(fire=[c.series("redis_master_link_up", "1 0x20", **AS_REPLICA)],
-                    quiet=[c.series("redis_master_link_up", "1x20", **AS_REPLICA)], labels=AS_REPLICA),
-    )
-
-
-def replicas_missing(c: Ctx) -> Row:
     replica_up = c.series("redis_up", "1x20", role="replica", instance=REPLICA_INSTANCE)
-    return Row(
-        name="RedisReplicasMissing", severity="warning", scope="node",
-        expr=f"{c.m('redis_connected_slaves', PRIMARY)} < 1 and on (region, cluster, shard) "
-             f"count by (region, cluster, shard) ({c.m('redis_up', REPLICA)}) > 0",
-        for_="5m",
-        summary="A Redis primary has no connected replica",
-        description="Primary {{ $labels.instance }} of shard {{ $labels.shard }} has no connected replica.",
-        panel="cachewatch-cluster/replication",
-        runbook_text="A failover now would lose the shard. Check the replica's link (RedisReplicationLinkDown).",
-        test=c.case(fire=[c.series("redis_connected_slaves", "0x20"), replica_up],
-                    quiet=[c.series("redis_connected_slaves", "1x20"), replica_up]),
-    )
-
-
-def lag_bytes(c: Ctx) -> Row:
-    limit = c.t.replication_lag_bytes
-    return Row(
-        name="RedisReplicationLagBytes", severity="warning", scope="node",
-        expr=f"{c.m(MASTER_OFFSET)} - on (instance) group_right {c.m(SLAVE_OFFSET)} > {limit}",
-        for_="5m",
-        summary="A Redis replica lags behind in bytes",
-        description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} is "
-                    "{{ $value | humanize1024 }}B behind.",
-        panel="cachewatch-cluster/replication",
-        runbook_text="The replica cannot keep up: network, a slow replica disk (AOF), or big writes.",
-        test=c.case(fire=[c.series(MASTER_OFFSET, f"{limit * 4}x20"),
-                          c.series(SLAVE_OFFSET, f"{limit * 2}x20", **ITS_REPLICA)],
-                    quiet=[c.series(MASTER_OFFSET, "1000x20"), c.series(SLAVE_OFFSET, "1000x20", **ITS_REPLICA)],
-                    value=limit * 2, labels=ITS_REPLICA),
-    )
-
-
-def lag_seconds(c: Ctx) -> Row:
-    limit = c.t.replication_lag_seconds
-    return Row(
-        name="RedisReplicationLagSeconds", severity="warning", scope="node",
-        expr=f"{c.m(SLAVE_LAG)} > {num(limit)}",
-        for_="5m",
-        summary="A Redis replica has not acknowledged for a while",
-        description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} last "
-                    "acknowledged {{ $value }}s ago.",
-        panel="cachewatch-cluster/replication",
-        runbook_text="See RedisReplicationLagBytes.",
-        test=c.case(fire=[c.series(SLAVE_LAG, f"{num(limit * 2)}x20", **ITS_REPLICA)],
-                    quiet=[c.series(SLAVE_LAG, "0x20", **ITS_REPLICA)], value=limit * 2, labels=ITS_REPLICA),
-    )
+    lag_bytes, lag_seconds = c.t.replication_lag_bytes, c.t.replication_lag_seconds
+    return [
+        Row(name="RedisReplicationLinkDown", severity="critical", scope="node", for_=c.after(4), panel=PANEL,
+            expr=f"{c.m('redis_master_link_up')} == 0", summary="A Redis replica lost its primary",
+            description="Replica {{ $labels.instance }} has no link to its primary "
+                        "{{ $labels.master_host }}:{{ $labels.master_port }}.",
+            runbook_text="The replica serves stale data. Check the primary, the network and the replica's log "
+                         "(backlog too small → full resyncs).",
+            test=c.case(fire=[c.series("redis_master_link_up", "1 0x20", **AS_REPLICA)],
+                        quiet=[c.series("redis_master_link_up", "1x20", **AS_REPLICA)], labels=AS_REPLICA)),
+        Row(name="RedisReplicasMissing", severity="warning", scope="node", for_="5m", panel=PANEL,
+            expr=f"{c.m('redis_connected_slaves', PRIMARY)} < 1 and on (region, cluster, shard) "
+                 f"count by (region, cluster, shard) ({c.m('redis_up', REPLICA)}) > 0",
+            summary="A Redis primary has no connected replica",
+            description="Primary {{ $labels.instance }} of shard {{ $labels.shard }} has no connected replica.",
+            runbook_text="A failover now would lose the shard. Check the replica's link (RedisReplicationLinkDown).",
+            test=c.case(fire=[c.series("redis_connected_slaves", "0x20"), replica_up],
+                        quiet=[c.series("redis_connected_slaves", "1x20"), replica_up])),
+        Row(name="RedisReplicationLagBytes", severity="warning", scope="node", for_="5m", panel=PANEL,
+            expr=f"{c.m(MASTER_OFFSET)} - on (instance) group_right {c.m(SLAVE_OFFSET)} > {lag_bytes}",
+            summary="A Redis replica lags behind in bytes",
+            description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} is "
+                        "{{ $value | humanize1024 }}B behind.",
+            runbook_text="The replica cannot keep up: network, a slow replica disk (AOF), or big writes.",
+            test=c.case(fire=[c.series(MASTER_OFFSET, f"{lag_bytes * 4}x20"),
+                              c.series(SLAVE_OFFSET, f"{lag_bytes * 2}x20", **ITS_REPLICA)],
+                        quiet=[c.series(MASTER_OFFSET, "1000x20"), c.series(SLAVE_OFFSET, "1000x20", **ITS_REPLICA)],
+                        value=lag_bytes * 2, labels=ITS_REPLICA)),
+        Row(name="RedisReplicationLagSeconds", severity="warning", scope="node", for_="5m", panel=PANEL,
+            expr=f"{c.m(SLAVE_LAG)} > {num(lag_seconds)}", summary="A Redis replica has not acknowledged for a while",
+            description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} last "
+                        "acknowledged {{ $value }}s ago.",
+            runbook_text="See RedisReplicationLagBytes.",
+            test=c.case(fire=[c.series(SLAVE_LAG, f"{num(lag_seconds * 2)}x20", **ITS_REPLICA)],
+                        quiet=[c.series(SLAVE_LAG, "0x20", **ITS_REPLICA)], value=lag_seconds * 2,
+                        labels=ITS_REPLICA)),
+        shard_without_primary(c),
+        shard_multiple_primaries(c),
+    ]
 
 
 def shard_without_primary(c: Ctx) -> Row:
     return Row(
-        name="RedisShardWithoutPrimary", severity="critical", scope="shard",
+        name="RedisShardWithoutPrimary", severity="critical", scope="shard", for_="1m",
         expr=f"count by ({SHARD_KEYS}) ({c.m('redis_up')} == 1) unless on ({SHARD_KEYS}) "
              f"count by ({SHARD_KEYS}) ({c.m('redis_instance_info', MASTER)})",
-        for_="1m",
-        summary="A Redis shard has no primary",
+        summary="A Redis shard has no primary", panel="cachewatch-cluster/roles",
         description="Shard {{ $labels.shard }} of {{ $labels.cluster }} has no primary.",
-        panel="cachewatch-cluster/roles",
         runbook_text="Writes fail for this shard. Check failover (Sentinel/cluster) and the former primary.",
         test=AlertTest(fire=(c.series("redis_up", "1x20", role="replica"),
                              c.series("redis_instance_info", "1x20", exported_role="slave")),
@@ -116,12 +87,10 @@ def shard_multiple_primaries(c: Ctx) -> Row:
 
     primary = c.series("redis_instance_info", "1x20", exported_role="master")
     return Row(
-        name="RedisShardMultiplePrimaries", severity="critical", scope="shard",
+        name="RedisShardMultiplePrimaries", severity="critical", scope="shard", for_="1m",
         expr=f"count by ({SHARD_KEYS}) ({c.m('redis_instance_info', MASTER)}) > 1",
-        for_="1m",
-        summary="A Redis shard has more than one primary",
+        summary="A Redis shard has more than one primary", panel="cachewatch-cluster/roles",
         description="Shard {{ $labels.shard }} of {{ $labels.cluster }} has {{ $value }} primaries.",
-        panel="cachewatch-cluster/roles",
         runbook_text="Split brain: writes to the wrong primary will be lost. Demote one (REPLICAOF) now.",
         test=AlertTest(fire=(primary, info("master")), quiet=(primary, info("slave")), exp_labels=c.shard_labels,
                        value=2),

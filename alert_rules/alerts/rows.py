@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from cachewatch.promql import REDIS, REDIS_JOB, duration, selector, series
+from cachewatch.promql import REDIS, REDIS_JOB, duration, num, selector, series
 from cachewatch.rulefmt import Alert, AlertTest, Series, Severity
 from cachewatch.spec.model import FleetSpec, Thresholds
 
@@ -79,6 +79,16 @@ class Ctx:
         """A test of a per-node alert: it fires with the node's labels (plus ``labels``)."""
         return AlertTest(fire=tuple(fire), quiet=tuple(quiet), exp_labels={**self.node, **(labels or {})},
                          value=value, eval_time=eval_time)
+
+    def gauge_case(self, metric: str, *, fire: str, quiet: str, value: float | None = None, eval_time: str = "15m",
+                   **labels: str) -> AlertTest:
+        """The common test: one series of ``metric`` (with ``labels`` added) that fires, one that stays quiet."""
+        return self.case(fire=[self.series(metric, fire, **labels)], quiet=[self.series(metric, quiet, **labels)],
+                         value=value, eval_time=eval_time)
+
+    def rate_case(self, counter: str, limit: float, *, quiet: str, **labels: str) -> AlertTest:
+        """A counter growing at twice ``limit`` per second (one sample a minute) fires with that rate."""
+        return self.gauge_case(counter, fire=f"0+{num(limit * 120)}x20", quiet=quiet, value=limit * 2, **labels)
 
     @property
     def fleet_team(self) -> str:
