@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
-import yaml
-
 from cachewatch.panels import resolve
 
 Severity = Literal["critical", "warning", "info"]
@@ -162,11 +160,6 @@ def render_rule_tests(rule_files: list[str], alerts: list[Alert], links: Links, 
             "alert_rule_test": [{"eval_time": t.eval_time, "alertname": alert.name, "exp_alerts": []}],
         })
     return {"rule_files": rule_files, "evaluation_interval": evaluation_interval, "tests": tests}
-
-
-def dump_yaml(doc: object) -> str:
-    """YAML as every generator writes it: keys in our order, long expressions on one line."""
-    return yaml.safe_dump(doc, sort_keys=False, width=1000, allow_unicode=True, default_flow_style=False)
 
 
 # --- the Go-template subset of our annotations, rendered as Prometheus does (for promtool expectations) -----

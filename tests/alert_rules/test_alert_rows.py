@@ -13,12 +13,12 @@ from cachewatch.alert_rules import alerts
 from cachewatch.alert_rules.alerts.rows import Row
 from cachewatch.alert_rules.alerts.variants import fleet_ctx
 from cachewatch.local_redis import require_binary
+from cachewatch.pipeline.writer import dump_yaml
 from cachewatch.promql import duration
 from cachewatch.rulefmt import (
     Links,
     RuleGroup,
     alerts_of,
-    dump_yaml,
     expected_description,
     render_rule_file,
     render_rule_tests,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from cachewatch.local_redis import require_binary
-from cachewatch.rulefmt import dump_yaml, render_template
+from cachewatch.pipeline.writer import dump_yaml
+from cachewatch.rulefmt import render_template
 
 LABELS = {"instance": "10.0.0.1:6379", "cluster": "c1"}
 # (template, $value, what Prometheus prints)

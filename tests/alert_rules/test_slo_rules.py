@@ -14,6 +14,7 @@ from cachewatch.alert_rules import business, slo
 from cachewatch.catalog import CATALOG
 from cachewatch.catalog.lint import base_family, metric_names
 from cachewatch.local_redis import require_binary
+from cachewatch.pipeline.writer import dump_yaml
 from cachewatch.promql import duration
 from cachewatch.rulefmt import (
     Alert,
@@ -21,7 +22,6 @@ from cachewatch.rulefmt import (
     Record,
     RuleGroup,
     alerts_of,
-    dump_yaml,
     expected_description,
     render_rule_file,
     render_rule_tests,

@@ -10,7 +10,8 @@ import yaml
 
 from cachewatch.alert_rules import node_records
 from cachewatch.local_redis import require_binary
-from cachewatch.rulefmt import Links, dump_yaml, render_rule_file
+from cachewatch.pipeline.writer import dump_yaml
+from cachewatch.rulefmt import Links, render_rule_file
 from cachewatch.spec import load_spec
 from tests.support.paths import EXAMPLES
 

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from cachewatch.local_redis import free_port, require_binary, start_redis, start_replica
-from cachewatch.pipeline.build import build
-from cachewatch.pipeline.writer import write
 from cachewatch.spec import Cluster, Escalation, FleetSpec, Intervals, Links, Node, Region, Team, WebhookChannel
 from cachewatch.spec.model import ExporterDeployment
 from tests.support.exporter_process import start_exporter
+from tests.support.specs import generate
 
 CACHE_ARGS = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")  # configured like a real cache
 
@@ -97,7 +96,7 @@ def stack(tmp_path: Path):
         links=Links(alertmanager_urls=[f"127.0.0.1:{am_port}"]),
     )
     out = tmp_path / "out"
-    write(out, build(spec).texts())
+    generate(spec, out)
     log = (tmp_path / "services.log").open("w")
     processes.append(subprocess.Popen([
         require_binary("prometheus-alertmanager"), f"--config.file={out / 'alertmanager' / 'alertmanager.yml'}",

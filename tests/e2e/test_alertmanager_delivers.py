@@ -15,10 +15,8 @@ from pathlib import Path
 import pytest
 
 from cachewatch.local_redis import free_port, require_binary
-from cachewatch.pipeline.build import build
-from cachewatch.pipeline.writer import write
 from cachewatch.spec import Escalation, FleetSpec, Intervals, MaintenanceWindow, Team, TimeWindow, WebhookChannel
-from tests.support.specs import tiny_spec
+from tests.support.specs import generate, tiny_spec
 
 
 # --- a real Alertmanager ------------------------------------------------------------------------------------
@@ -56,7 +54,7 @@ def api(base: str, path: str, payload: object | None = None) -> object:
 @contextmanager
 def running_alertmanager(spec: FleetSpec, tmp: Path) -> Iterator[str]:
     binary = require_binary("prometheus-alertmanager")
-    write(tmp / "out", build(spec).texts())
+    generate(spec, tmp / "out")
     config = tmp / "out" / "alertmanager" / "alertmanager.yml"
     port = free_port()
     with (tmp / "alertmanager.log").open("w") as log:

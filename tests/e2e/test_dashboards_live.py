@@ -28,9 +28,7 @@ from redis.retry import Retry
 
 from cachewatch.dashboards.generate import dashboards
 from cachewatch.local_redis import free_port, start_redis, start_replica
-from cachewatch.pipeline.build import build
 from cachewatch.pipeline.prometheus_yml import run_flags
-from cachewatch.pipeline.writer import write
 from cachewatch.spec import (
     SLO,
     Application,
@@ -49,6 +47,7 @@ from cachewatch.spec.model import ExporterDeployment
 from cachewatch.tracing import LocalCache, ReadThroughCache, instrument
 from tests.support.exporter_process import start_exporter
 from tests.support.prometheus_process import running_prometheus
+from tests.support.specs import generate
 
 VARIABLES = {"$__rate_interval": "30s", "$region": ".*", "$cluster": ".*", "$instance": ".*", "$cache": ".*",
              "$slo": ".*", "${datasource}": ""}
@@ -167,7 +166,7 @@ def live(tmp_path_factory):
         links=Links(alertmanager_urls=["127.0.0.1:9"]),
         applications=[Application(name=APP_NAME, team=APP_TEAM, targets=[f"127.0.0.1:{app.port}"])],
     )
-    write(tmp / "out", build(spec).texts())
+    generate(spec, tmp / "out")
     prom_port = stack.enter_context(running_prometheus(tmp / "out/prometheus/prometheus.yml", tmp, run_flags(spec)))
     client = redis.Redis(port=primary.port)
     try:

@@ -4,7 +4,6 @@ the exporter's /scrape, every fleet node on exactly one exporter shard, real Red
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,39 +12,21 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
 from cachewatch.local_redis import free_port
-from cachewatch.pipeline.build import build
 from cachewatch.pipeline.prometheus_yml import run_flags
-from cachewatch.pipeline.writer import write
 from cachewatch.promql import APPS_JOB
 from cachewatch.spec import Application, ExporterDeployment, FleetSpec, Intervals, load_spec
 from tests.support.exporter_process import start_exporter
 from tests.support.paths import EXAMPLES
 from tests.support.prometheus_process import active_targets, api, query, running_prometheus
+from tests.support.specs import expected_labels, generate, hashmod, target_url
 
 
-def generate(spec: FleetSpec, out: Path) -> Path:
-    write(out, build(spec).texts())
-    return out / "prometheus" / "prometheus.yml"
+def generate_config(spec: FleetSpec, out: Path) -> Path:
+    return generate(spec, out) / "prometheus" / "prometheus.yml"
 
 
 def prometheus(spec: FleetSpec, config: Path, tmp: Path):
     return running_prometheus(config, tmp, run_flags(spec))
-
-
-def hashmod(value: str, modulus: int) -> int:
-    """Prometheus' relabel hashmod: the low 8 bytes of md5, big-endian, modulo."""
-    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
-
-
-def expected_labels(spec: FleetSpec) -> dict[str, dict[str, str]]:
-    return {node.address: {"region": region.name, "cluster": cluster.name, "shard": node.shard or node.address,
-                           "role": node.role, "team": cluster.team}
-            for region, cluster in spec.clusters for node in cluster.nodes}
-
-
-def target_url(spec: FleetSpec, address: str) -> str:
-    tls = next(c.tls for _, c in spec.clusters for n in c.nodes if n.address == address)
-    return f"{'rediss' if tls else 'redis'}://{address}"
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls-auth-module"])
@@ -58,7 +39,7 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
         "regions": [r.model_copy(update={"clusters": [
             c.model_copy(update={"tls": tls, "auth_module": "prod" if tls else None}) for c in r.clusters]})
             for r in small.regions]})
-    config = generate(spec, tmp_path)
+    config = generate_config(spec, tmp_path)
     with prometheus(spec, config, tmp_path) as port:
         targets = active_targets(port, tmp_path / "prometheus.log", want=3)
     redis = [t for t in targets if t["scrapePool"] == "redis"]
@@ -78,7 +59,7 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
 
 def test_real_prometheus_puts_every_fleet_node_on_exactly_one_exporter(tmp_path: Path) -> None:
     spec = load_spec(EXAMPLES["fleet"])
-    config = generate(spec, tmp_path)
+    config = generate_config(spec, tmp_path)
     with prometheus(spec, config, tmp_path) as port:
         targets = active_targets(port, tmp_path / "prometheus.log", want=120 + 3)
     redis = [t for t in targets if t["scrapePool"].startswith("redis-")]
@@ -109,7 +90,7 @@ def test_real_prometheus_and_exporter_scrape_real_redis_nodes(tmp_path: Path, re
             "regions": [r.model_copy(update={"clusters": [c.model_copy(update={"nodes": [
                 n.model_copy(update={"address": servers[n.role].addr}) for n in c.nodes]}) for c in r.clusters]})
                 for r in small.regions]})
-        config = generate(spec, tmp_path)
+        config = generate_config(spec, tmp_path)
         with prometheus(spec, config, tmp_path) as port:
             deadline, up = time.monotonic() + 40, []
             while time.monotonic() < deadline and len(up) < 2:
@@ -139,7 +120,7 @@ def test_real_prometheus_scrapes_an_application_and_stores_its_exemplars(tmp_pat
             "intervals": Intervals(scrape=1, scrape_timeout=0.9, evaluation=1),
             "applications": [Application(name="demo-app", team="platform", targets=[app],
                                          metrics_path="/app/metrics")]})
-        config = generate(spec, tmp_path)
+        config = generate_config(spec, tmp_path)
         with prometheus(spec, config, tmp_path) as port:
             targets = active_targets(port, tmp_path / "prometheus.log", want=4)
             exemplars = wait_for_exemplars(port, "cachewatch_test_op_duration_seconds_bucket")

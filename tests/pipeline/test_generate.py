@@ -17,7 +17,6 @@ from cachewatch.artifacts import GeneratorError
 from cachewatch.pipeline import build as build_module
 from cachewatch.pipeline.build import build
 from cachewatch.pipeline.validate import checks
-from cachewatch.pipeline.writer import write
 from cachewatch.rulefmt import Alert, RuleGroup, alerts_of
 from cachewatch.spec import (
     SLO,
@@ -35,6 +34,7 @@ from cachewatch.spec import (
 )
 from tests.support.golden import check_golden_tree
 from tests.support.paths import EXAMPLES, ROOT
+from tests.support.specs import generate
 
 SEVERITIES = {"critical", "warning", "info"}
 
@@ -161,6 +161,6 @@ def fleet_specs(draw) -> FleetSpec:
 @given(fleet_specs())
 def test_random_valid_specs_generate_artifacts_that_validate(tmp_path_factory, spec: FleetSpec) -> None:
     out = tmp_path_factory.mktemp("random")
-    write(out, build(spec).texts())
+    generate(spec, out)
     failed = [c for c in checks(out) if not c.ok]
     assert not failed, "\n".join(f"{c.name}: {c.detail[-1500:]}" for c in failed)

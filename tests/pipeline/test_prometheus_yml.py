@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 
@@ -11,38 +10,21 @@ import yaml
 
 from cachewatch.local_redis import require_binary
 from cachewatch.pipeline.build import build
-from cachewatch.pipeline.writer import write
 from cachewatch.promql import APPS_JOB, EXPORTER_JOB
 from cachewatch.spec import FleetSpec, load_spec
 from tests.support.paths import EXAMPLES
+from tests.support.specs import expected_labels, generate, hashmod, target_url
 
 NODES = {"small": 2, "fleet": 120}
 PROMETHEUS_YML = "prometheus/prometheus.yml"
 
 
-def generate(spec: FleetSpec, out: Path) -> Path:
-    write(out, build(spec).texts())
-    return out / PROMETHEUS_YML
+def generate_config(spec: FleetSpec, out: Path) -> Path:
+    return generate(spec, out) / "prometheus" / "prometheus.yml"
 
 
 def prometheus_config(spec: FleetSpec) -> dict:
     return yaml.safe_load(build(spec).texts()[PROMETHEUS_YML])
-
-
-def hashmod(value: str, modulus: int) -> int:
-    """Prometheus' relabel hashmod: the low 8 bytes of md5, big-endian, modulo."""
-    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
-
-
-def expected_labels(spec: FleetSpec) -> dict[str, dict[str, str]]:
-    return {node.address: {"region": region.name, "cluster": cluster.name, "shard": node.shard or node.address,
-                           "role": node.role, "team": cluster.team}
-            for region, cluster in spec.clusters for node in cluster.nodes}
-
-
-def target_url(spec: FleetSpec, address: str) -> str:
-    tls = next(c.tls for _, c in spec.clusters for n in c.nodes if n.address == address)
-    return f"{'rediss' if tls else 'redis'}://{address}"
 
 
 def redis_jobs(config: dict) -> list[dict]:
@@ -53,7 +35,7 @@ def redis_jobs(config: dict) -> list[dict]:
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_promtool_accepts_the_config(example: str, tmp_path: Path) -> None:
     spec = load_spec(EXAMPLES[example])
-    path = generate(spec, tmp_path)
+    path = generate_config(spec, tmp_path)
     rule_files = prometheus_config(spec)["rule_files"]
     result = subprocess.run([require_binary("promtool"), "check", "config", str(path)],
                             capture_output=True, text=True, timeout=60)
