@@ -101,7 +101,7 @@ def near(expr: str, value: float, at: str, labels: str) -> dict:
             "exp_samples": [{"labels": labels, "value": 1}]}
 
 
-# --- a small PromQL identifier extractor, local to this test (the shared lint lives in alert_rules/lint.py) --
+# --- a small PromQL identifier extractor, local to this test (the shared lint is cachewatch/catalog/lint.py) ---
 def test_extractor_finds_metrics_and_nothing_else() -> None:
     expr = ('sum(max by (job, instance) (rate(x_bucket{le=~"(1|2)(\\\\.0)?",a="b"}[5m]))) / on (slo) group_left () '
             'clamp_min(y:z:rate5m{slo="a"} offset 13m, 0) > bool 1e-9 and vector(1) or min_over_time(w[2h:1m])')
