@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards.common import APP, RATE, Board, Q, rate, ratio, thresholds
+from cachewatch.dashboards.common import APP, RATE, Board, Q, rate, thresholds
+from cachewatch.promql import ratio
 from cachewatch.spec.model import FleetSpec
 
 UID = "cachewatch-app"

@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from cachewatch.panels import FIRST_FREE_ID, PANEL_IDS
-from cachewatch.promql import EXPORTER, REDIS, ratio, selector  # noqa: F401  (ratio: used by the dashboards)
+from cachewatch.promql import EXPORTER, REDIS, selector
 from cachewatch.spec.model import FleetSpec
 
 TAG = "cachewatch"

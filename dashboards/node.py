@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards.common import LEGEND_NODE, NODE, RATE, Board, Q, m, rate, ratio, thresholds
+from cachewatch.dashboards.common import LEGEND_NODE, NODE, RATE, Board, Q, m, rate, thresholds
+from cachewatch.promql import ratio
 from cachewatch.spec.model import FleetSpec
 
 UID = "cachewatch-node"
