@@ -44,8 +44,6 @@ class Alerting:
     inhibit_rules: tuple[Json, ...] = ()
     time_intervals: tuple[Json, ...] = ()
     route_tests: tuple[Json, ...] = ()
-    global_: Json | None = None
-    templates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,4 +57,3 @@ class Contribution:
     scrape_comment: str = ""  # what prometheus.yml's header says about this part's jobs, one line per line
     alerting: Alerting = field(default_factory=Alerting)
     dashboards: dict[str, Json] = field(default_factory=dict)  # uid → Grafana JSON
-    docs: dict[str, str] = field(default_factory=dict)  # docs/<name> → Markdown

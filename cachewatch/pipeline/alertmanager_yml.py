@@ -20,14 +20,7 @@ def config(fragments: list[Alerting]) -> dict[str, Any]:
     roots = [f.root for f in fragments if f.root is not None]
     if len(roots) != 1:
         raise GeneratorError(f"exactly one part must own Alertmanager's root route; {len(roots)} do")
-    out: dict[str, Any] = {}
-    globals_ = {k: v for f in fragments if f.global_ for k, v in f.global_.items()}
-    if globals_:
-        out["global"] = globals_
-    templates = [t for f in fragments for t in f.templates]
-    if templates:
-        out["templates"] = templates
-    out["route"] = {**roots[0], "routes": [r for f in fragments for r in f.routes]}
+    out: dict[str, Any] = {"route": {**roots[0], "routes": [r for f in fragments for r in f.routes]}}
     out["inhibit_rules"] = [r for f in fragments for r in f.inhibit_rules]
     out["receivers"] = [r for f in fragments for r in f.receivers]
     names = [r["name"] for r in out["receivers"]]
