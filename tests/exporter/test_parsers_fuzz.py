@@ -68,8 +68,8 @@ def test_collect_never_raises_and_renders_valid_lines(text: str, hist: object, l
                   {"databases": "2"}, time.time(), latency)
     # "\n" is the format's only line break: str.splitlines() would also split on \x1c-\x1e or \u2028 inside a
     # label value (legal there, and Prometheus reads it as part of the value)
-    text = out.render()
-    for line in text.removesuffix("\n").split("\n") if text else []:
+    exposition = out.render()
+    for line in exposition.removesuffix("\n").split("\n") if exposition else []:
         assert line.startswith("#") or line.startswith(("redis_", "process_")), line
 
 
