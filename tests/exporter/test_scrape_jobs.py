@@ -100,4 +100,4 @@ def test_contribution_is_the_jobs_and_their_comment(example: str) -> None:
     assert [job["job_name"] for job in part.scrape_jobs] == (
         [REDIS_JOB] if n == 1 else [f"{REDIS_JOB}-{i}" for i in range(n)]) + [EXPORTER_JOB]
     assert part.scrape_jobs == scrape_jobs(spec) and part.scrape_comment == scrape_comment(spec)
-    assert not (part.files or part.rule_groups or part.dashboards or part.docs)
+    assert not (part.files or part.rule_groups or part.dashboards)

@@ -85,7 +85,8 @@ class FakeServer(Server):
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
-        self._threads: set[threading.Thread] = set()
+        self._threads: set[threading.Thread] = set()  # running
+        self._started: list[threading.Thread] = []  # every connection thread, for stop() to join
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True,
                                           name=f"{type(self).__name__}:{self.port}")
 
@@ -98,12 +99,13 @@ class FakeServer(Server):
             self._acceptor.join(timeout=5)
         self._listener.close()
         with self._lock:
-            conns, threads = list(self._open), list(self._threads)
+            conns, started = list(self._open), list(self._started)
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        for thread in started:  # every one, also those already on their way out: joined means gone
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         """``stop()``, for tests that hold a server without ``with``."""
@@ -130,6 +132,7 @@ class FakeServer(Server):
                 self.connections += 1
                 self._open.add(conn)
                 self._threads.add(thread)
+                self._started.append(thread)
             thread.start()
 
     def _run(self, conn: socket.socket) -> None:
