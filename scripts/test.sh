@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 args=()
 for arg in "$@"; do
     if [[ "$arg" == "--fast" ]]; then
-        args+=(-m "not e2e" -n auto --dist loadfile)
+        args+=(-m "not e2e" -n auto --dist worksteal)
     else
         args+=("$arg")
     fi
