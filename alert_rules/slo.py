@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil
 
+from cachewatch.artifacts import GeneratorError
 from cachewatch.promql import REDIS, duration, matchers, num
 from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series, Severity
 from cachewatch.spec.model import SLO, FleetSpec
@@ -113,7 +114,7 @@ def latency_bucket_usec(slo: SLO) -> int:
     """The largest power-of-two LATENCY HISTOGRAM bucket ≤ the threshold: a call counted good surely was fast."""
     usec = int(Decimal(repr(slo.latency_threshold_seconds)) * 1_000_000)
     if usec < 1:
-        raise ValueError(f"slo {slo.name}: latency_threshold_seconds is below 1µs, the smallest histogram bucket")
+        raise GeneratorError(f"slo {slo.name}: latency_threshold_seconds below 1µs passed the spec's validation")
     return 1 << (usec.bit_length() - 1)
 
 

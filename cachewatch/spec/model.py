@@ -216,7 +216,8 @@ class SLO(Strict):
     objective: float = Field(gt=0, lt=100, description="percent, e.g. 99.9")
     window: Literal["7d", "28d", "30d"] = "30d"
     clusters: list[Name] = Field(default_factory=list)
-    latency_threshold_seconds: float | None = Field(None, gt=0, description="latency SLOs: good means faster")
+    latency_threshold_seconds: float | None = Field(None, ge=1e-6, description="latency SLOs: good means faster "
+                                                    "(at least 1µs, the smallest LATENCY HISTOGRAM bucket)")
     min_requests_per_second: float = Field(1.0, ge=0, description="low-traffic guard: no burn alert below it")
     team: Name | None = Field(None, description="who is paged; default: the owners of the clusters")
 
