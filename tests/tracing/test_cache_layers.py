@@ -70,21 +70,6 @@ class Origin:
 
 # --- fixtures -----------------------------------------------------------------------------------------------
 @pytest.fixture
-def tracing() -> Tracing:
-    return Tracing()
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def prefix(request: pytest.FixtureRequest) -> str:
-    return f"cwtest:layers:{request.node.name}:{uuid.uuid4().hex[:8]}:"
-
-
-@pytest.fixture
 def client(redis_app) -> Iterator[redis.Redis]:
     c = redis.Redis.from_url(redis_app.url)
     yield c

@@ -49,21 +49,6 @@ async def until(condition: Callable[[], bool], what: str, deadline: float = 10.0
 
 
 @pytest.fixture
-def tracing() -> Tracing:
-    return Tracing()
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def prefix(request: pytest.FixtureRequest) -> str:
-    return f"cwtest:alayers:{request.node.name}:{uuid.uuid4().hex[:8]}:"
-
-
-@pytest.fixture
 def run(redis_app, tracing: Tracing, registry: CollectorRegistry) -> Callable[..., Any]:
     """``run(body)`` runs ``body(client)`` on a fresh loop with an async client (instrumented with this test's
     provider and registry when ``instrumented=True``), closing the client afterwards."""
