@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import logging
+import signal
 import time
 
 from cachewatch.exporter import replies
@@ -265,3 +267,17 @@ async def serve(settings: ExporterSettings, web_config: WebConfig | None = None,
     finally:
         await exporter.close()
         log.info("exporter stopped", extra={"uptime_seconds": round(time.time() - exporter.stats.started, 1)})
+
+
+def run(settings: ExporterSettings, web_config: WebConfig | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then close every connection and return (the process's main loop)."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        await serve(settings, web_config)
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())

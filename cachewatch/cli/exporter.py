@@ -80,10 +80,7 @@ def exporter_flags(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
-    from cachewatch.exporter.app import serve
+    from cachewatch.exporter.app import run as run_exporter
     from cachewatch.exporter.credentials import CredentialError
     from cachewatch.exporter.options import SettingsError, build_settings
     from cachewatch.exporter.targets import TargetError
@@ -98,20 +95,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_level)
 
-    async def main() -> None:
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        await serve(settings, web_config)
-
     try:
-        asyncio.run(main())
+        run_exporter(settings, web_config)
     except (CredentialError, TargetError) as exc:
         print(f"cachewatch exporter: {exc}", file=sys.stderr)
         return 2
-    except asyncio.CancelledError:
-        pass
     except OSError as exc:
         print(f"cachewatch exporter: cannot listen on {settings.listen}: {exc.strerror}", file=sys.stderr)
         return 1
