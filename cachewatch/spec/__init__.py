@@ -5,6 +5,7 @@ from cachewatch.spec.model import (
     SLO,
     Application,
     Business,
+    CheckLevels,
     Cluster,
     EmailChannel,
     Escalation,
@@ -27,7 +28,7 @@ from cachewatch.spec.model import (
     WebhookChannel,
 )
 
-__all__ = ["SLO", "Application", "Business", "Cluster", "EmailChannel", "Escalation", "ExporterDeployment",
+__all__ = ["SLO", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation", "ExporterDeployment",
            "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel", "Region", "Retention",
            "SecretRef", "SlackChannel", "SpecError", "TailSampling", "Team", "Thresholds", "TimeWindow", "Tracing",
            "WebhookChannel", "json_schema", "load_spec"]

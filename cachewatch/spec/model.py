@@ -10,8 +10,9 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from cachewatch.checks import CHECKS
 from cachewatch.spec.types import Duration, Strict
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -43,6 +44,24 @@ LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_]*$", description
 Labels = dict[LabelName, str]
 
 
+class CheckLevels(Strict):
+    """Override of one health check's thresholds (cachewatch/checks): the value at which it reports each severity."""
+
+    info: float | None = None
+    warning: float | None = None
+    critical: float | None = None
+
+
+def _known_checks(value: dict[str, CheckLevels]) -> dict[str, CheckLevels]:
+    unknown = sorted(set(value) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; allowed: {', '.join(sorted(CHECKS))}")
+    return value
+
+
+CheckOverrides = Annotated[dict[str, CheckLevels], AfterValidator(_known_checks)]
+
+
 class Node(Strict):
     address: str = Field(pattern=ADDRESS, description="host:port of the Redis server")
     role: Literal["primary", "replica"] = "primary"
@@ -61,6 +80,9 @@ class Cluster(Strict):
     auth_module: str | None = Field(None, description="exporter credential profile for these nodes")
     labels: Labels = Field(default_factory=dict)
     thresholds: dict[str, float] = Field(default_factory=dict, description="overrides of fleet thresholds")
+    kind: Literal["cache", "store"] = Field("cache", description="cache: data the origin can rebuild (eviction "
+                                            "is normal, persistence is waste); store: the data must not be lost")
+    checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for this cluster")
 
     @field_validator("thresholds")
     @classmethod
@@ -355,6 +377,11 @@ class FleetSpec(Strict):
     links: Links = Links()
     tracing: Tracing = Tracing()
     applications: list[Application] = Field(default_factory=list)
+    checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for every cluster")
+
+    def checks_for(self, cluster: Cluster) -> dict[str, CheckLevels]:
+        """The health-check overrides in force for ``cluster``: the fleet's, then the cluster's own."""
+        return {**self.checks, **cluster.checks}
 
     @model_validator(mode="after")
     def _references(self) -> FleetSpec:

@@ -1,0 +1,44 @@
+"""Connectivity checks: clients against maxclients, refused connections, loading, Redis Cluster's own state."""
+
+from __future__ import annotations
+
+from cachewatch.checks.measures import flag, rate, ratio
+from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+
+NETWORK, CHEAP = Category.NETWORK, Tier.CHEAP
+
+
+def _cluster_state(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    if snap.info.get("cluster_enabled") != "1":
+        return None
+    info = snap.cluster_info
+    return flag(info.get("cluster_state") != "ok" or int(info.get("cluster_slots_fail", 0) or 0) > 0)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(id="net.maxclients", category=NETWORK, tier=CHEAP, unit="ratio",
+          title="Connections are close to maxclients", thresholds=Thresholds(warning=0.8, critical=0.95),
+          measure=lambda s, p: ratio(s, "connected_clients", "maxclients"),
+          trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95",
+          why="At maxclients new connections are refused: application instances fail to start or reconnect.",
+          fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards.",
+          panel="cachewatch-health/network"),
+    Check(id="net.rejected_connections", category=NETWORK, tier=CHEAP, unit="per second",
+          title="Connections are refused", thresholds=Thresholds(critical=1e-9),
+          measure=lambda s, p: rate(s, p, "rejected_connections"),
+          trigger="rejected_connections grew between two checks",
+          why="Clients are refused because maxclients is reached.", fix="See net.maxclients.",
+          panel="cachewatch-health/network"),
+    Check(id="net.loading", category=NETWORK, tier=CHEAP, unit="bool", title="The node is loading its dataset",
+          thresholds=Thresholds(critical=1),
+          measure=lambda s, p: flag(s.info.get("loading") == "1" or s.info.get("async_loading") == "1"),
+          trigger="loading:1 or async_loading:1", why="It answers LOADING errors until done.",
+          fix="Wait; a cache should not load large snapshots at start (see pers.cache_persistence_on).",
+          panel="cachewatch-health/network"),
+    Check(id="net.cluster_state", category=NETWORK, tier=CHEAP, unit="bool", needs=frozenset({"cluster"}),
+          title="Redis Cluster reports a failed state", thresholds=Thresholds(critical=1), measure=_cluster_state,
+          trigger="CLUSTER INFO cluster_state is not ok, or cluster_slots_fail > 0",
+          why="Some slots are not served: commands for their keys fail.",
+          fix="CLUSTER NODES: restore the failed primary or reassign its slots.",
+          panel="cachewatch-health/network"),
+)

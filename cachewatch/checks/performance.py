@@ -1,0 +1,54 @@
+"""Performance checks: slow commands seen recently, latency spikes Redis recorded, a busy event loop."""
+
+from __future__ import annotations
+
+from cachewatch.checks.measures import BLOCKING_COMMANDS, server_time
+from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+
+PERFORMANCE, CHEAP = Category.PERFORMANCE, Tier.CHEAP
+RECENT_SECONDS = 60  # what "now" means for slow-log entries and latency spikes
+
+
+def _slow_commands(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    """The longest command in the slow log within the last minute (seconds); 0 when there is none."""
+    since = server_time(snap) - RECENT_SECONDS
+    durations = [usec / 1e6 for _, when, usec, name in snap.slowlog
+                 if when >= since and name.lower() not in BLOCKING_COMMANDS]
+    return max(durations, default=0.0)
+
+
+def _latency_spikes(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    """The largest latency spike Redis recorded within the last minute (seconds), any event."""
+    since = server_time(snap) - RECENT_SECONDS
+    return max((latest / 1000 for _, when, latest, _ in snap.latency_latest if when >= since), default=0.0)
+
+
+def _eventloop_busy(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    duration, cycles = snap.number("instantaneous_eventloop_duration_usec"), snap.number(
+        "instantaneous_eventloop_cycles_per_sec")
+    return None if duration is None or cycles is None else duration * cycles / 1e6
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(id="perf.slow_commands", category=PERFORMANCE, tier=CHEAP, unit="seconds", needs=frozenset({"slowlog"}),
+          title="A command blocked Redis recently", thresholds=Thresholds(warning=0.05, critical=0.5),
+          measure=_slow_commands,
+          trigger="the longest non-blocking command in SLOWLOG within the last minute ≥ 50 ms / ≥ 500 ms",
+          why="Redis runs one command at a time: every client waited that long.",
+          fix="SLOWLOG GET: replace KEYS with SCAN, split big keys, avoid O(N) commands on big collections.",
+          panel="cachewatch-health/performance"),
+    Check(id="perf.latency_spikes", category=PERFORMANCE, tier=CHEAP, unit="seconds", needs=frozenset({"latency"}),
+          title="Redis recorded a latency spike", thresholds=Thresholds(warning=0.1, critical=1.0),
+          measure=_latency_spikes,
+          trigger="LATENCY LATEST: a spike within the last minute ≥ 100 ms / ≥ 1 s (needs latency-monitor-threshold)",
+          why="A fork, a slow disk or an expensive command stalled the event loop.",
+          fix="LATENCY DOCTOR names the cause per event (fork: smaller dataset or better host; aof: disk).",
+          panel="cachewatch-health/performance"),
+    Check(id="perf.eventloop_busy", category=PERFORMANCE, tier=CHEAP, unit="ratio",
+          title="The event loop is saturated", thresholds=Thresholds(warning=0.8, critical=0.95),
+          measure=_eventloop_busy,
+          trigger="instantaneous_eventloop_duration_usec × cycles per second ≥ 0.8 / ≥ 0.95 of a core (Redis 7.2+)",
+          why="The main thread has no idle time left: latency grows with every extra request.",
+          fix="Spread keys over more shards, enable io-threads, or remove expensive commands.",
+          panel="cachewatch-health/performance"),
+)
