@@ -28,7 +28,7 @@ from cachewatch.spec.model import (
     WebhookChannel,
 )
 
-__all__ = ["SLO", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation", "ExporterDeployment",
-           "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel", "Region", "Retention",
-           "SecretRef", "SlackChannel", "SpecError", "TailSampling", "Team", "Thresholds", "TimeWindow", "Tracing",
-           "WebhookChannel", "json_schema", "load_spec"]
+__all__ = ["SLO", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation",
+           "ExporterDeployment", "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel",
+           "Region", "Retention", "SecretRef", "SlackChannel", "SpecError", "TailSampling", "Team", "Thresholds",
+           "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]
