@@ -19,6 +19,12 @@ def ratio(snap: Snapshot, numerator: str, denominator: str) -> float | None:
     return None if num is None or not den else num / den
 
 
+def growth(snap: Snapshot, prev: Snapshot | None, name: str) -> float | None:
+    """How much an INFO counter grew since the previous snapshot; None without one or after a restart."""
+    now, before = snap.number(name), prev.number(name) if prev is not None else None
+    return None if now is None or before is None or now < before else now - before
+
+
 def rate(snap: Snapshot, prev: Snapshot | None, name: str) -> float | None:
     """Per-second growth of an INFO counter between two snapshots; None without a previous sample or after a
     restart (the counter went back)."""
@@ -71,9 +77,6 @@ def error_count(snap: Snapshot, prefix: str) -> float:
     return float(fields.get("count", 0))
 
 
-def error_rate(snap: Snapshot, prev: Snapshot | None, prefix: str) -> float | None:
-    """Per-second growth of one error prefix between two snapshots (None without a previous one)."""
-    if prev is None or snap.taken <= prev.taken:
-        return None
-    grown = error_count(snap, prefix) - error_count(prev, prefix)
-    return max(grown, 0.0) / (snap.taken - prev.taken)
+def error_growth(snap: Snapshot, prev: Snapshot | None, prefix: str) -> float | None:
+    """How many errors of one prefix since the previous snapshot (None without one)."""
+    return None if prev is None else max(error_count(snap, prefix) - error_count(prev, prefix), 0.0)

@@ -3,7 +3,7 @@ signal, so ``mem.usage`` only applies where a full memory refuses writes."""
 
 from __future__ import annotations
 
-from cachewatch.checks.measures import error_rate, flag, rate, ratio
+from cachewatch.checks.measures import error_growth, flag, rate, ratio
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
 MEMORY, CHEAP = Category.MEMORY, Tier.CHEAP
@@ -74,9 +74,9 @@ CHECKS: tuple[Check, ...] = (
           why="Keys leave before they are read again: the hit ratio falls and the origin takes the load.",
           fix="Grow maxmemory or shards, shorten TTLs of cold keys, or cache less.",
           panel="cachewatch-health/memory"),
-    Check(id="mem.oom_rejects", category=MEMORY, tier=CHEAP, unit="per second",
-          title="Writes are refused with OOM", thresholds=Thresholds(critical=1e-9),
-          measure=lambda s, p: error_rate(s, p, "OOM"),
+    Check(id="mem.oom_rejects", category=MEMORY, tier=CHEAP, unit="count",
+          title="Writes are refused with OOM", thresholds=Thresholds(critical=1),
+          measure=lambda s, p: error_growth(s, p, "OOM"),
           trigger="OOM error replies grew between two checks",
           why="The application's writes fail.", fix="See mem.usage: change the policy or add memory.",
           panel="cachewatch-health/memory"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachewatch.checks.measures import flag, rate, ratio
+from cachewatch.checks.measures import flag, growth, ratio
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
 NETWORK, CHEAP = Category.NETWORK, Tier.CHEAP
@@ -23,9 +23,9 @@ CHECKS: tuple[Check, ...] = (
           why="At maxclients new connections are refused: application instances fail to start or reconnect.",
           fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards.",
           panel="cachewatch-health/network"),
-    Check(id="net.rejected_connections", category=NETWORK, tier=CHEAP, unit="per second",
-          title="Connections are refused", thresholds=Thresholds(critical=1e-9),
-          measure=lambda s, p: rate(s, p, "rejected_connections"),
+    Check(id="net.rejected_connections", category=NETWORK, tier=CHEAP, unit="count",
+          title="Connections are refused", thresholds=Thresholds(critical=1),
+          measure=lambda s, p: growth(s, p, "rejected_connections"),
           trigger="rejected_connections grew between two checks",
           why="Clients are refused because maxclients is reached.", fix="See net.maxclients.",
           panel="cachewatch-health/network"),

@@ -3,7 +3,7 @@ alive, not how far behind the data is; ``repl.lag_bytes`` and the heartbeat prob
 
 from __future__ import annotations
 
-from cachewatch.checks.measures import flag, is_replica, rate, replicas
+from cachewatch.checks.measures import flag, growth, is_replica, replicas
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
 REPLICATION, CHEAP = Category.REPLICATION, Tier.CHEAP
@@ -57,9 +57,9 @@ CHECKS: tuple[Check, ...] = (
           measure=_replica_not_online, trigger="a slaveN state other than online (wait_bgsave, send_bulk)",
           why="It is still syncing and serves no current data.", fix="Wait for the sync; if it repeats, see "
           "repl.full_sync.", panel=PANEL),
-    Check(id="repl.full_sync", category=REPLICATION, tier=CHEAP, unit="per second",
-          title="Full resyncs happen", thresholds=Thresholds(warning=1e-9),
-          measure=lambda s, p: rate(s, p, "sync_full"), trigger="sync_full grew between two checks",
+    Check(id="repl.full_sync", category=REPLICATION, tier=CHEAP, unit="count",
+          title="Full resyncs happen", thresholds=Thresholds(warning=1),
+          measure=lambda s, p: growth(s, p, "sync_full"), trigger="sync_full grew between two checks",
           why="Each full resync forks the primary and copies the whole dataset.",
           fix="Raise repl-backlog-size and repl-timeout; check replica stability.", panel=PANEL),
 )
