@@ -4,7 +4,7 @@ signal, so ``mem.usage`` only applies where a full memory refuses writes."""
 from __future__ import annotations
 
 from cachewatch.checks.measures import error_growth, flag, rate, ratio
-from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+from cachewatch.checks.model import Category, Check, FromMetrics, Snapshot, Thresholds, Tier
 
 MEMORY, CHEAP = Category.MEMORY, Tier.CHEAP
 
@@ -52,7 +52,11 @@ CHECKS: tuple[Check, ...] = (
           trigger="maxmemory / total_system_memory ≥ 0.75 (warning), ≥ 1 (critical)",
           why="A fork (BGSAVE, full resync) copies pages on write; above the host's memory the OOM killer ends it.",
           fix="Lower maxmemory to at most 75% of the host's memory, or move the node to a bigger host.",
-          panel="cachewatch-health/memory"),
+          panel="cachewatch-health/memory",
+          metrics=FromMetrics(expr="redis_memory_max_bytes{node} / (redis_total_system_memory_bytes{node} > 0)",
+                              fire={"redis_memory_max_bytes": 2e9, "redis_total_system_memory_bytes": 1e9},
+                              fire_value=2.0, panel="cachewatch-node/memory",
+                              quiet={"redis_memory_max_bytes": 5e8, "redis_total_system_memory_bytes": 1e9})),
     Check(id="mem.usage", category=MEMORY, tier=CHEAP, unit="ratio",
           title="Memory is close to maxmemory under a policy that refuses writes",
           thresholds=Thresholds(warning=0.8, critical=0.9), measure=_usage,

@@ -77,6 +77,23 @@ class Thresholds:
     warning: float | None = None
     critical: float | None = None
 
+    def overridden(self, levels: Mapping[str, float | None]) -> Thresholds:
+        """The levels a spec gives replace these; the levels it leaves out (None) stay."""
+        return Thresholds(**{name: levels.get(name) if levels.get(name) is not None else getattr(self, name)
+                             for name in ("info", "warning", "critical")})
+
+
+@dataclass(frozen=True, kw_only=True)
+class FromMetrics:
+    """The same measure computed by Prometheus from the exporter's metrics, so a rule can alert on it."""
+
+    expr: str  # PromQL of the measured value per node; "{node}" stands for the node selector
+    fire: Mapping[str, float]  # a test node's metric values at which the check reaches its highest level
+    fire_value: float  # the measured value those give (what the alert's description prints)
+    quiet: Mapping[str, float]  # values at which the check passes
+    panel: str  # the dashboard panel an alert links to
+    for_: str = "5m"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Check:
@@ -96,6 +113,7 @@ class Check:
     kinds: tuple[Kind, ...] = KINDS  # cluster kinds it applies to
     lower_is_worse: bool = False
     panel: str = "cachewatch-health/checks"
+    metrics: FromMetrics | None = None  # set where the exporter's metrics express the measure: a rule is generated
 
     def severity(self, value: float, thresholds: Thresholds | None = None) -> Severity | None:
         """The severity ``value`` reaches against ``thresholds`` (the row's own by default), or None."""

@@ -583,6 +583,45 @@
           },
         ],
       },
+      {
+        name: "redis-checks",
+        rules: [
+          {
+            alert: "RedisMaxmemoryVsHost",
+            expr: "redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0) >= 0.75",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "mem.maxmemory_vs_host",
+              twin: "mem.maxmemory_vs_host",
+            },
+            annotations: {
+              summary: "maxmemory is too close to the host's memory",
+              description: "{{ $labels.instance }}: maxmemory is too close to the host's memory ({{ $value | printf \"%.2f\" }} ratio).",
+              runbook_url: $._config.runbookBaseUrl + "#redismaxmemoryvshost",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisMaxmemoryVsHostCritical",
+            expr: "redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "mem.maxmemory_vs_host",
+              twin: "mem.maxmemory_vs_host",
+            },
+            annotations: {
+              summary: "maxmemory is too close to the host's memory",
+              description: "{{ $labels.instance }}: maxmemory is too close to the host's memory ({{ $value | printf \"%.2f\" }} ratio).",
+              runbook_url: $._config.runbookBaseUrl + "#redismaxmemoryvshostcritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+        ],
+      },
     ],
   },
 }
