@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from cachewatch import __version__
-from cachewatch.cli import demo, docs, exporter, generate, spec, validate
+from cachewatch.cli import demo, docs, exporter, generate, health, spec, validate
 
-SUBCOMMANDS = (exporter, demo, docs, spec, generate, validate)
+SUBCOMMANDS = (exporter, demo, docs, spec, generate, validate, health)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         flags = " ".join(arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")) or "(positional values)"
         hint = " (passwords: REDIS_PASSWORD or --redis-password-file)" if "password" in flags else ""
         print(f"cachewatch: error: unrecognized arguments: {flags}{hint}", file=sys.stderr)
-        return 2
+        return getattr(args, "usage_exit", 2)  # a subcommand whose 2 means something else sets its own
     return args.func(args)
 
 

@@ -15,7 +15,8 @@ import pytest
 from tests.support.layout import module_name, source_files
 from tests.support.paths import ROOT
 
-PARTS = ("cachewatch.exporter", "cachewatch.alert_rules", "cachewatch.dashboards", "cachewatch.tracing")
+PARTS = ("cachewatch.exporter", "cachewatch.alert_rules", "cachewatch.dashboards", "cachewatch.tracing",
+         "cachewatch.health")
 TOP = ("cachewatch.pipeline", "cachewatch.cli")
 ENTRY = "cachewatch.__main__"
 

@@ -9,7 +9,7 @@ from tests.support.paths import ROOT
 
 # Source folder → the import name it installs as.
 SOURCES = {"cachewatch": "cachewatch", "exporter": "cachewatch.exporter", "alert_rules": "cachewatch.alert_rules",
-           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing"}
+           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing", "health": "cachewatch.health"}
 
 
 def module_name(path: Path) -> str:

@@ -1,0 +1,93 @@
+"""The nodes to check, and the credentials to check them with.
+
+Nodes come from a spec (every node of every cluster, with its cluster's kind and check overrides; TLS clusters
+over rediss://) or from ``--target`` URLs. Credentials are taken as the exporter takes them: ``--redis-user`` or
+``REDIS_USER``, ``--redis-password-file`` or ``REDIS_PASSWORD``; flags win. A password is never accepted on the
+command line, not even inside a URL: command lines are visible to every user in ``ps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cachewatch.logs import redact, register_secret
+from cachewatch.spec import CheckLevels, FleetSpec
+
+SCHEMES = {"redis": False, "rediss": True}  # scheme → TLS
+DEFAULT_PORT = 6379
+
+
+class TargetError(ValueError):
+    """A target or credential that cannot be used; the message never contains a secret."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One node: where it is, and what its cluster says about it."""
+
+    host: str
+    port: int
+    tls: bool = False
+    cluster: str = ""
+    kind: str = "cache"
+    overrides: Mapping[str, CheckLevels] = field(default_factory=dict)
+    username: str | None = None  # from a URL's ``user@``; --redis-user / REDIS_USER win
+
+    @property
+    def address(self) -> str:
+        """host:port as reports show it (IPv6 in brackets), never with userinfo."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_target(url: str) -> Target:
+    """``redis://[user@]host[:port][/db]`` or ``rediss://...`` → a Target (the db does not matter: INFO is
+    server-wide)."""
+    shown = redact(url)
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise TargetError(f"{shown}: not a redis://host:port or rediss://host:port URL")
+    if parts.password is not None:
+        raise TargetError(f"{shown}: no password in the URL (command lines are visible in ps); use "
+                          "--redis-password-file or REDIS_PASSWORD")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError as exc:
+        raise TargetError(f"{shown}: {exc}") from None
+    return Target(host=parts.hostname, port=port, tls=SCHEMES[parts.scheme], username=parts.username or None)
+
+
+def targets_from_urls(urls: Iterable[str]) -> list[Target]:
+    return [parse_target(url) for url in urls]
+
+
+def targets_from_spec(spec: FleetSpec) -> list[Target]:
+    """Every node of every cluster, in spec order."""
+    out = []
+    for _, cluster in spec.clusters:
+        overrides = spec.checks_for(cluster)
+        for node in cluster.nodes:
+            target = parse_target(f"{'rediss' if cluster.tls else 'redis'}://{node.address}")
+            out.append(Target(host=target.host, port=target.port, tls=cluster.tls, cluster=cluster.name,
+                              kind=cluster.kind, overrides=overrides))
+    return out
+
+
+def read_credentials(user: str | None, password_file: str | None, environ: Mapping[str, str]) -> Credentials:
+    """Flags first, then REDIS_USER / REDIS_PASSWORD; the password is registered for scrubbing."""
+    password = environ.get("REDIS_PASSWORD") or None
+    if password_file:
+        try:
+            password = Path(password_file).read_text().strip()
+        except OSError as exc:
+            raise TargetError(f"--redis-password-file: cannot read {password_file}: {exc.strerror}") from None
+    register_secret(password)
+    return Credentials(username=user or environ.get("REDIS_USER") or None, password=password)
