@@ -28,7 +28,7 @@ def alert_name(check: Check, severity: Severity) -> str:
 def variants(spec: FleetSpec, check: Check) -> list[Variant]:
     """One variant per distinct set of levels among the clusters the check applies to."""
     fleet_override = spec.checks.get(check.id)
-    fleet = check.thresholds.overridden(fleet_override.model_dump()) if fleet_override else check.thresholds
+    fleet = check.thresholds.overridden(fleet_override.given()) if fleet_override else check.thresholds
     by_levels: dict[Thresholds, list[str]] = {}
     excluded = []
     for _, cluster in spec.clusters:
@@ -36,7 +36,7 @@ def variants(spec: FleetSpec, check: Check) -> list[Variant]:
             excluded.append(cluster.name)
             continue
         override = spec.checks_for(cluster).get(check.id)
-        levels = check.thresholds.overridden(override.model_dump()) if override else fleet
+        levels = check.thresholds.overridden(override.given()) if override else fleet
         by_levels.setdefault(levels, []).append(cluster.name)
     out: list[Variant] = []
     others = [name for levels, names in by_levels.items() if levels != fleet for name in names]

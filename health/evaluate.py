@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from cachewatch.checks import CHECKS, Category, Check, Snapshot, Thresholds
+from cachewatch.checks import CHECKS, Check, Snapshot, Thresholds
 from cachewatch.health.replies import INFO_REFUSED
 from cachewatch.spec import CheckLevels
 
@@ -69,11 +69,7 @@ class NodeHealth:
 
 def levels(check: Check, override: CheckLevels | None) -> Thresholds:
     """The row's thresholds with the levels the spec sets explicitly (``warning: null`` switches one off)."""
-    if override is None:
-        return check.thresholds
-    given = {name: getattr(override, name) for name in override.model_fields_set}
-    return Thresholds(**{"info": check.thresholds.info, "warning": check.thresholds.warning,
-                         "critical": check.thresholds.critical, **given})
+    return check.thresholds.overridden(override.given()) if override is not None else check.thresholds
 
 
 def _wrong_kind(check: Check, snap: Snapshot) -> str:
@@ -134,10 +130,9 @@ def evaluate(snapshot: Snapshot, previous: Snapshot | None = None,
 def unreachable(address: str, phase: str, reason: str, *, timestamp: float, cluster: str = "",
                 kind: str = "cache") -> NodeHealth:
     """A node that gave no usable answer: unhealthy, with one ``net.connect`` result naming the phase."""
-    result = CheckResult(id=CONNECT_CHECK, category=Category.NETWORK.value, status="critical", unit="phase",
-                         title="The node cannot be reached", reason=f"{phase}: {reason}",
-                         why="Clients cannot use it: every request to it fails or waits for a timeout.",
-                         fix="Check that redis-server runs and listens, the network path and firewall, TLS settings "
-                             "and the credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).")
+    check = CHECKS[CONNECT_CHECK]
+    result = CheckResult(id=check.id, category=check.category.value, status="critical", value=1.0,
+                         threshold=check.thresholds.critical, unit=check.unit, title=check.title, why=check.why,
+                         fix=check.fix, reason=f"{phase}: {reason}")
     return NodeHealth(address=address, state="unhealthy", checks=(result,), timestamp=timestamp, cluster=cluster,
                       kind=kind, reason=f"{phase}: {reason}")

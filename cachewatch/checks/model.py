@@ -78,9 +78,8 @@ class Thresholds:
     critical: float | None = None
 
     def overridden(self, levels: Mapping[str, float | None]) -> Thresholds:
-        """The levels a spec gives replace these; the levels it leaves out (None) stay."""
-        return Thresholds(**{name: levels.get(name) if levels.get(name) is not None else getattr(self, name)
-                             for name in ("info", "warning", "critical")})
+        """The levels a spec sets replace these, ``None`` switching one off; the levels it leaves out stay."""
+        return Thresholds(**{name: levels.get(name, getattr(self, name)) for name in ("info", "warning", "critical")})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,14 @@ def _cluster_state(snap: Snapshot, prev: Snapshot | None) -> float | None:
 
 
 CHECKS: tuple[Check, ...] = (
+    Check(id="net.connect", category=NETWORK, tier=Tier.PROBE, unit="bool", title="The node cannot be reached",
+          thresholds=Thresholds(critical=1),
+          measure=lambda s, p: 0.0,  # a snapshot exists: connect, TLS, AUTH and the round trip worked
+          trigger="connect, TLS, AUTH or the round trip fails or misses the deadline (the report names the phase)",
+          why="Clients cannot use it: every request to it fails or waits for a timeout.",
+          fix="Check that redis-server runs and listens, the network path and firewall, TLS settings and the "
+              "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).",
+          panel="cachewatch-health/network"),
     Check(id="net.maxclients", category=NETWORK, tier=CHEAP, unit="ratio",
           title="Connections are close to maxclients", thresholds=Thresholds(warning=0.8, critical=0.95),
           measure=lambda s, p: ratio(s, "connected_clients", "maxclients"),

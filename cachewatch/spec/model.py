@@ -51,6 +51,10 @@ class CheckLevels(Strict):
     warning: float | None = None
     critical: float | None = None
 
+    def given(self) -> dict[str, float | None]:
+        """Only the levels the spec sets (``warning: null`` switches that level off; unset ones keep the table's)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
 
 def _known_checks(value: dict[str, CheckLevels]) -> dict[str, CheckLevels]:
     unknown = sorted(set(value) - set(CHECKS))
@@ -380,8 +384,13 @@ class FleetSpec(Strict):
     checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for every cluster")
 
     def checks_for(self, cluster: Cluster) -> dict[str, CheckLevels]:
-        """The health-check overrides in force for ``cluster``: the fleet's, then the cluster's own."""
-        return {**self.checks, **cluster.checks}
+        """The health-check overrides in force for ``cluster``: the cluster's levels over the fleet's, level by
+        level (a level neither sets keeps the check table's)."""
+        out = dict(self.checks)
+        for check_id, levels in cluster.checks.items():
+            fleet = self.checks.get(check_id)
+            out[check_id] = CheckLevels(**{**(fleet.given() if fleet else {}), **levels.given()})
+        return out
 
     @model_validator(mode="after")
     def _references(self) -> FleetSpec:

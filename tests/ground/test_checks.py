@@ -99,7 +99,11 @@ def test_spec_overrides_name_known_checks_and_merge_per_cluster() -> None:
     data["regions"][0]["clusters"][0]["checks"] = {"net.maxclients": {"critical": 0.9}}
     overridden = FleetSpec.model_validate(data)
     _, cluster = overridden.clusters[0]
-    assert overridden.checks_for(cluster) == {"net.maxclients": CheckLevels(critical=0.9)}
+    merged = overridden.checks_for(cluster)["net.maxclients"]
+    assert merged == CheckLevels(warning=0.7, critical=0.9) and merged.given() == {"warning": 0.7, "critical": 0.9}
+    check = CHECKS["net.maxclients"]
+    assert check.thresholds.overridden(merged.given()) == Thresholds(warning=0.7, critical=0.9)
+    assert check.thresholds.overridden(CheckLevels(warning=None).given()) == Thresholds(critical=0.95)  # off
     data["checks"] = {"mem.nonsense": {"warning": 1}}
     with pytest.raises(ValidationError, match=r"unknown checks \['mem.nonsense'\]; allowed: cfg\.eviction_policy"):
         FleetSpec.model_validate(data)
