@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from cachewatch.checks.measures import flag
 from cachewatch.checks.model import Category, Check, Thresholds, Tier
 
 CONFIGURATION, CHEAP = Category.CONFIGURATION, Tier.CHEAP
 PANEL = "cachewatch-health/configuration"
 
+row = partial(Check, category=CONFIGURATION, tier=CHEAP, panel=PANEL)  # the fields every row here shares
+
 CHECKS: tuple[Check, ...] = (
-    Check(id="cfg.eviction_policy", category=CONFIGURATION, tier=CHEAP, unit="bool", kinds=("cache",),
-          title="A cache does not evict", thresholds=Thresholds(warning=1),
-          measure=lambda s, p: flag(s.info.get("maxmemory_policy") == "noeviction"),
-          trigger="maxmemory-policy noeviction on a cache",
-          why="When memory is full, writes fail instead of old keys making room.",
-          fix="CONFIG SET maxmemory-policy allkeys-lru (or allkeys-lfu).", panel=PANEL),
-    Check(id="cfg.latency_monitor_off", category=CONFIGURATION, tier=CHEAP, unit="bool", needs=frozenset({"config"}),
-          title="The latency monitor is off", thresholds=Thresholds(info=1),
-          measure=lambda s, p: flag(s.config.get("latency-monitor-threshold", "0") == "0"),
-          trigger="latency-monitor-threshold is 0 (the default)",
-          why="LATENCY DOCTOR and perf.latency_spikes see nothing.",
-          fix="CONFIG SET latency-monitor-threshold 100", panel=PANEL),
-    Check(id="cfg.slowlog_off", category=CONFIGURATION, tier=CHEAP, unit="bool", needs=frozenset({"config"}),
-          title="The slow log is off", thresholds=Thresholds(warning=1),
-          measure=lambda s, p: flag(s.config.get("slowlog-log-slower-than", "10000").startswith("-")
-                                    or s.config.get("slowlog-max-len") == "0"),
-          trigger="slowlog-log-slower-than < 0 or slowlog-max-len 0",
-          why="Slow commands leave no trace: perf.slow_commands is blind.",
-          fix="CONFIG SET slowlog-log-slower-than 10000; CONFIG SET slowlog-max-len 128", panel=PANEL),
-    Check(id="cfg.tcp_keepalive_off", category=CONFIGURATION, tier=CHEAP, unit="bool", needs=frozenset({"config"}),
-          title="Dead clients are never detected", thresholds=Thresholds(warning=1),
-          measure=lambda s, p: flag(s.config.get("tcp-keepalive") == "0"),
-          trigger="tcp-keepalive 0", why="Connections of crashed clients hold slots towards maxclients forever.",
-          fix="CONFIG SET tcp-keepalive 300", panel=PANEL),
+    row(id="cfg.eviction_policy", unit="bool", thresholds=Thresholds(warning=1),
+        measure=lambda s, p: flag(s.info.get("maxmemory_policy") == "noeviction"), kinds=("cache",),
+        title="A cache does not evict", trigger="maxmemory-policy noeviction on a cache",
+        why="When memory is full, writes fail instead of old keys making room.",
+        fix="CONFIG SET maxmemory-policy allkeys-lru (or allkeys-lfu)."),
+    row(id="cfg.latency_monitor_off", unit="bool", thresholds=Thresholds(info=1),
+        measure=lambda s, p: flag(s.config.get("latency-monitor-threshold", "0") == "0"), needs=frozenset({"config"}),
+        title="The latency monitor is off", trigger="latency-monitor-threshold is 0 (the default)",
+        why="LATENCY DOCTOR and perf.latency_spikes see nothing.", fix="CONFIG SET latency-monitor-threshold 100"),
+    row(id="cfg.slowlog_off", unit="bool", thresholds=Thresholds(warning=1),
+        measure=lambda s, p: flag(s.config.get("slowlog-log-slower-than", "10000").startswith("-")
+                or s.config.get("slowlog-max-len") == "0"),
+        needs=frozenset({"config"}), title="The slow log is off",
+        trigger="slowlog-log-slower-than < 0 or slowlog-max-len 0",
+        why="Slow commands leave no trace: perf.slow_commands is blind.",
+        fix="CONFIG SET slowlog-log-slower-than 10000; CONFIG SET slowlog-max-len 128"),
+    row(id="cfg.tcp_keepalive_off", unit="bool", thresholds=Thresholds(warning=1),
+        measure=lambda s, p: flag(s.config.get("tcp-keepalive") == "0"), needs=frozenset({"config"}),
+        title="Dead clients are never detected", trigger="tcp-keepalive 0",
+        why="Connections of crashed clients hold slots towards maxclients forever.",
+        fix="CONFIG SET tcp-keepalive 300"),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from cachewatch.checks.measures import flag, growth, ratio
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
@@ -15,38 +17,34 @@ def _cluster_state(snap: Snapshot, prev: Snapshot | None) -> float | None:
     return flag(info.get("cluster_state") != "ok" or int(info.get("cluster_slots_fail", 0) or 0) > 0)
 
 
+PANEL = "cachewatch-health/network"
+row = partial(Check, category=NETWORK, tier=CHEAP, panel=PANEL)  # the fields every row here shares
+
 CHECKS: tuple[Check, ...] = (
-    Check(id="net.connect", category=NETWORK, tier=Tier.PROBE, unit="bool", title="The node cannot be reached",
-          thresholds=Thresholds(critical=1),
-          measure=lambda s, p: 0.0,  # a snapshot exists: connect, TLS, AUTH and the round trip worked
-          trigger="connect, TLS, AUTH or the round trip fails or misses the deadline (the report names the phase)",
-          why="Clients cannot use it: every request to it fails or waits for a timeout.",
-          fix="Check that redis-server runs and listens, the network path and firewall, TLS settings and the "
-              "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).",
-          panel="cachewatch-health/network"),
-    Check(id="net.maxclients", category=NETWORK, tier=CHEAP, unit="ratio",
-          title="Connections are close to maxclients", thresholds=Thresholds(warning=0.8, critical=0.95),
-          measure=lambda s, p: ratio(s, "connected_clients", "maxclients"),
-          trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95",
-          why="At maxclients new connections are refused: application instances fail to start or reconnect.",
-          fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards.",
-          panel="cachewatch-health/network"),
-    Check(id="net.rejected_connections", category=NETWORK, tier=CHEAP, unit="count",
-          title="Connections are refused", thresholds=Thresholds(critical=1),
-          measure=lambda s, p: growth(s, p, "rejected_connections"),
-          trigger="rejected_connections grew between two checks",
-          why="Clients are refused because maxclients is reached.", fix="See net.maxclients.",
-          panel="cachewatch-health/network"),
-    Check(id="net.loading", category=NETWORK, tier=CHEAP, unit="bool", title="The node is loading its dataset",
-          thresholds=Thresholds(critical=1),
-          measure=lambda s, p: flag(s.info.get("loading") == "1" or s.info.get("async_loading") == "1"),
-          trigger="loading:1 or async_loading:1", why="It answers LOADING errors until done.",
-          fix="Wait; a cache should not load large snapshots at start (see pers.cache_persistence_on).",
-          panel="cachewatch-health/network"),
-    Check(id="net.cluster_state", category=NETWORK, tier=CHEAP, unit="bool", needs=frozenset({"cluster"}),
-          title="Redis Cluster reports a failed state", thresholds=Thresholds(critical=1), measure=_cluster_state,
-          trigger="CLUSTER INFO cluster_state is not ok, or cluster_slots_fail > 0",
-          why="Some slots are not served: commands for their keys fail.",
-          fix="CLUSTER NODES: restore the failed primary or reassign its slots.",
-          panel="cachewatch-health/network"),
+    row(id="net.connect", unit="bool", thresholds=Thresholds(critical=1), measure=lambda s, p: 0.0,
+        title="The node cannot be reached",
+        trigger="connect, TLS, AUTH or the round trip fails or misses the deadline (the report names the phase)",
+        why="Clients cannot use it: every request to it fails or waits for a timeout.",
+        fix="Check that redis-server runs and listens, the network path and firewall, TLS settings and the "
+            "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).",
+        tier=Tier.PROBE),
+    row(id="net.maxclients", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
+        measure=lambda s, p: ratio(s, "connected_clients", "maxclients"), title="Connections are close to maxclients",
+        trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95",
+        why="At maxclients new connections are refused: application instances fail to start or reconnect.",
+        fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards."),
+    row(id="net.rejected_connections", unit="count", thresholds=Thresholds(critical=1),
+        measure=lambda s, p: growth(s, p, "rejected_connections"), title="Connections are refused",
+        trigger="rejected_connections grew between two checks",
+        why="Clients are refused because maxclients is reached.", fix="See net.maxclients."),
+    row(id="net.loading", unit="bool", thresholds=Thresholds(critical=1),
+        measure=lambda s, p: flag(s.info.get("loading") == "1" or s.info.get("async_loading") == "1"),
+        title="The node is loading its dataset", trigger="loading:1 or async_loading:1",
+        why="It answers LOADING errors until done.",
+        fix="Wait; a cache should not load large snapshots at start (see pers.cache_persistence_on)."),
+    row(id="net.cluster_state", unit="bool", thresholds=Thresholds(critical=1), measure=_cluster_state,
+        needs=frozenset({"cluster"}), title="Redis Cluster reports a failed state",
+        trigger="CLUSTER INFO cluster_state is not ok, or cluster_slots_fail > 0",
+        why="Some slots are not served: commands for their keys fail.",
+        fix="CLUSTER NODES: restore the failed primary or reassign its slots."),
 )

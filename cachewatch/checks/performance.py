@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from cachewatch.checks.measures import BLOCKING_COMMANDS, server_time
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
@@ -29,26 +31,23 @@ def _eventloop_busy(snap: Snapshot, prev: Snapshot | None) -> float | None:
     return None if duration is None or cycles is None else duration * cycles / 1e6
 
 
+PANEL = "cachewatch-health/performance"
+row = partial(Check, category=PERFORMANCE, tier=CHEAP, panel=PANEL)  # the fields every row here shares
+
 CHECKS: tuple[Check, ...] = (
-    Check(id="perf.slow_commands", category=PERFORMANCE, tier=CHEAP, unit="seconds", needs=frozenset({"slowlog"}),
-          title="A command blocked Redis recently", thresholds=Thresholds(warning=0.05, critical=0.5),
-          measure=_slow_commands,
-          trigger="the longest non-blocking command in SLOWLOG within the last minute ≥ 50 ms / ≥ 500 ms",
-          why="Redis runs one command at a time: every client waited that long.",
-          fix="SLOWLOG GET: replace KEYS with SCAN, split big keys, avoid O(N) commands on big collections.",
-          panel="cachewatch-health/performance"),
-    Check(id="perf.latency_spikes", category=PERFORMANCE, tier=CHEAP, unit="seconds", needs=frozenset({"latency"}),
-          title="Redis recorded a latency spike", thresholds=Thresholds(warning=0.1, critical=1.0),
-          measure=_latency_spikes,
-          trigger="LATENCY LATEST: a spike within the last minute ≥ 100 ms / ≥ 1 s (needs latency-monitor-threshold)",
-          why="A fork, a slow disk or an expensive command stalled the event loop.",
-          fix="LATENCY DOCTOR names the cause per event (fork: smaller dataset or better host; aof: disk).",
-          panel="cachewatch-health/performance"),
-    Check(id="perf.eventloop_busy", category=PERFORMANCE, tier=CHEAP, unit="ratio",
-          title="The event loop is saturated", thresholds=Thresholds(warning=0.8, critical=0.95),
-          measure=_eventloop_busy,
-          trigger="instantaneous_eventloop_duration_usec × cycles per second ≥ 0.8 / ≥ 0.95 of a core (Redis 7.2+)",
-          why="The main thread has no idle time left: latency grows with every extra request.",
-          fix="Spread keys over more shards, enable io-threads, or remove expensive commands.",
-          panel="cachewatch-health/performance"),
+    row(id="perf.slow_commands", unit="seconds", thresholds=Thresholds(warning=0.05, critical=0.5),
+        measure=_slow_commands, needs=frozenset({"slowlog"}), title="A command blocked Redis recently",
+        trigger="the longest non-blocking command in SLOWLOG within the last minute ≥ 50 ms / ≥ 500 ms",
+        why="Redis runs one command at a time: every client waited that long.",
+        fix="SLOWLOG GET: replace KEYS with SCAN, split big keys, avoid O(N) commands on big collections."),
+    row(id="perf.latency_spikes", unit="seconds", thresholds=Thresholds(warning=0.1, critical=1.0),
+        measure=_latency_spikes, needs=frozenset({"latency"}), title="Redis recorded a latency spike",
+        trigger="LATENCY LATEST: a spike within the last minute ≥ 100 ms / ≥ 1 s (needs latency-monitor-threshold)",
+        why="A fork, a slow disk or an expensive command stalled the event loop.",
+        fix="LATENCY DOCTOR names the cause per event (fork: smaller dataset or better host; aof: disk)."),
+    row(id="perf.eventloop_busy", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
+        measure=_eventloop_busy, title="The event loop is saturated",
+        trigger="instantaneous_eventloop_duration_usec × cycles per second ≥ 0.8 / ≥ 0.95 of a core (Redis 7.2+)",
+        why="The main thread has no idle time left: latency grows with every extra request.",
+        fix="Spread keys over more shards, enable io-threads, or remove expensive commands."),
 )

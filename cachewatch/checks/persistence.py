@@ -3,6 +3,8 @@ data that is rebuilt from the origin anyway."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from cachewatch.checks.measures import flag
 from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
 
@@ -20,24 +22,23 @@ def _bgsave_failed(snap: Snapshot, prev: Snapshot | None) -> float | None:
     return 2.0 if snap.config.get("stop-writes-on-bgsave-error") == "yes" else 1.0  # 2: writes are refused
 
 
+row = partial(Check, category=PERSISTENCE, tier=CHEAP, panel=PANEL)  # the fields every row here shares
+
 CHECKS: tuple[Check, ...] = (
-    Check(id="pers.cache_persistence_on", category=PERSISTENCE, tier=CHEAP, unit="bool", kinds=("cache",),
-          needs=frozenset({"config"}), title="A cache persists to disk", thresholds=Thresholds(info=1),
-          measure=_cache_persistence_on, trigger="save is set or appendonly is yes on a cache",
-          why="Forks (copy-on-write memory) and disk latency, for data the origin can rebuild.",
-          fix='CONFIG SET save "" and CONFIG SET appendonly no (and in redis.conf), unless warm restarts matter.',
-          panel=PANEL),
-    Check(id="pers.bgsave_failed", category=PERSISTENCE, tier=CHEAP, unit="level",
-          title="The last background save failed", thresholds=Thresholds(warning=1, critical=2),
-          measure=_bgsave_failed,
-          trigger="rdb_last_bgsave_status:err (critical with stop-writes-on-bgsave-error yes: writes are refused)",
-          why="No recent snapshot; with stop-writes-on-bgsave-error every write fails.",
-          fix="Check disk space and the Redis log (fork failures: vm.overcommit_memory=1).", panel=PANEL),
-    Check(id="pers.aof_failed", category=PERSISTENCE, tier=CHEAP, unit="bool",
-          title="AOF writing failed", thresholds=Thresholds(critical=1),
-          measure=lambda s, p: flag("err" in (s.info.get("aof_last_write_status"),
-                                              s.info.get("aof_last_bgrewrite_status"))),
-          trigger="aof_last_write_status or aof_last_bgrewrite_status is err",
-          why="Writes are not durable, and Redis may refuse them.",
-          fix="Check disk space and permissions of the AOF directory.", panel=PANEL),
+    row(id="pers.cache_persistence_on", unit="bool", thresholds=Thresholds(info=1), measure=_cache_persistence_on,
+        needs=frozenset({"config"}), kinds=("cache",), title="A cache persists to disk",
+        trigger="save is set or appendonly is yes on a cache",
+        why="Forks (copy-on-write memory) and disk latency, for data the origin can rebuild.",
+        fix='CONFIG SET save "" and CONFIG SET appendonly no (and in redis.conf), unless warm restarts matter.'),
+    row(id="pers.bgsave_failed", unit="level", thresholds=Thresholds(warning=1, critical=2), measure=_bgsave_failed,
+        title="The last background save failed",
+        trigger="rdb_last_bgsave_status:err (critical with stop-writes-on-bgsave-error yes: writes are refused)",
+        why="No recent snapshot; with stop-writes-on-bgsave-error every write fails.",
+        fix="Check disk space and the Redis log (fork failures: vm.overcommit_memory=1)."),
+    row(id="pers.aof_failed", unit="bool", thresholds=Thresholds(critical=1),
+        measure=lambda s, p: flag("err" in (s.info.get("aof_last_write_status"),
+                s.info.get("aof_last_bgrewrite_status"))),
+        title="AOF writing failed", trigger="aof_last_write_status or aof_last_bgrewrite_status is err",
+        why="Writes are not durable, and Redis may refuse them.",
+        fix="Check disk space and permissions of the AOF directory."),
 )
