@@ -21,13 +21,14 @@ PANEL = "cachewatch-health/network"
 row = partial(Check, category=NETWORK, tier=CHEAP, panel=PANEL)  # the fields every row here shares
 
 CHECKS: tuple[Check, ...] = (
-    row(id="net.connect", unit="bool", thresholds=Thresholds(critical=1), measure=lambda s, p: 0.0,
+    # Judged by the prober, not from a snapshot: that a snapshot exists means connect, TLS, AUTH and the round
+    # trip worked.
+    row(id="net.connect", tier=Tier.PROBE, unit="bool", thresholds=Thresholds(critical=1), measure=lambda s, p: 0.0,
         title="The node cannot be reached",
         trigger="connect, TLS, AUTH or the round trip fails or misses the deadline (the report names the phase)",
         why="Clients cannot use it: every request to it fails or waits for a timeout.",
         fix="Check that redis-server runs and listens, the network path and firewall, TLS settings and the "
-            "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).",
-        tier=Tier.PROBE),
+            "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD)."),
     row(id="net.maxclients", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
         measure=lambda s, p: ratio(s, "connected_clients", "maxclients"), title="Connections are close to maxclients",
         trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95",
