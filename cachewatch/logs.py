@@ -24,6 +24,11 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 REDACTED = "<redacted>"
 
 
+def iso_time(seconds: float) -> str:
+    """Unix seconds → UTC with milliseconds, ``2026-11-28T09:07:41.786Z``: every timestamp we print or log."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
 def register_secret(value: str | bytes | None) -> None:
     """Remember a secret so that it is scrubbed from every log line and error text."""
     if not value:
@@ -68,7 +73,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": iso_time(record.created),
             "level": record.levelname.lower(),
             "msg": record.getMessage(),
             "logger": record.name,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 from cachewatch.health.evaluate import CheckResult, NodeHealth
+from cachewatch.logs import iso_time
 
 COLUMNS = ("NODE", "CLUSTER", "STATE", "CHECK", "STATUS", "VALUE", "TITLE")
 # unit → how a value reads in the table (JSON keeps the raw number).
@@ -55,10 +55,6 @@ def summary(nodes: Sequence[NodeHealth]) -> str:
                                                                          "healthy")}
     parts = ", ".join(f"{count} {state}" for state, count in counts.items() if count)
     return f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}: {parts or 'none'}"
-
-
-def iso_time(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
 
 
 def _number(value: float | None) -> float | None:

@@ -29,7 +29,7 @@ import redis.asyncio
 from cachewatch.checks import Snapshot
 from cachewatch.health.client import client_for
 from cachewatch.health.evaluate import NodeHealth, State, evaluate, unreachable
-from cachewatch.health.report import iso_time, table, to_json
+from cachewatch.health.report import table, to_json
 from cachewatch.health.snapshot import NodeUnreachable, take_snapshot
 from cachewatch.health.targets import (
     Credentials,
@@ -39,6 +39,7 @@ from cachewatch.health.targets import (
     targets_from_spec,
     targets_from_urls,
 )
+from cachewatch.logs import iso_time
 from cachewatch.spec import FleetSpec
 
 EXIT_CODES: Mapping[State, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2, "unknown": 3}
