@@ -310,9 +310,10 @@ def test_pool_gauges_wait_histogram_and_max(redis_app: RedisServer, rec: Recorde
     release.start()
     waiting.join(10)
     pool.release(held[1])
-    # four acquisitions without waiting, one that waited for the release: it lands above the 10 ms bucket
+    # three acquisitions without waiting, one that waited 0.2 s for the release: only it lands above 100 ms (a
+    # boundary far from both, so a busy machine delaying a free acquisition by a few ms does not move it)
     assert rec.value("cache_pool_wait_seconds_count", cache="pool") == 4
-    assert rec.value("cache_pool_wait_seconds_bucket", cache="pool", le="0.01") == 3
+    assert rec.value("cache_pool_wait_seconds_bucket", cache="pool", le="0.1") == 3
 
 
 def test_key_classes_label_bounded_classes_and_never_raw_keys(redis_app: RedisServer, rec: Recorder) -> None:
