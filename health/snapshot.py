@@ -1,6 +1,6 @@
 """One node, one pipelined round trip, one deadline: the only I/O the health checks need.
 
-INFO ALL, CONFIG GET, ACL LIST, SLOWLOG GET, LATENCY LATEST and CLUSTER INFO go out in one write
+INFO, CONFIG GET, ACL LIST, SLOWLOG GET, LATENCY LATEST and CLUSTER INFO go out in one write
 (``transaction=False``: no MULTI, and an error reply is returned in its slot, not raised). Everything that keeps
 the node from answering (refused connection, TLS, wrong password, no reply before the deadline) becomes one typed
 ``NodeUnreachable`` with the phase it failed in, so the caller reports an unreachable node: never a hang, never a

@@ -48,7 +48,7 @@ class Snapshot:
     """One node as one pipelined round trip saw it. ``refused`` names the commands the server refused (ACL,
     renamed, managed service): checks that need one of them are ``unknown``, never failed."""
 
-    info: Mapping[str, str]  # every INFO ALL field, flat
+    info: Mapping[str, str]  # every field of INFO (its default sections), flat
     config: Mapping[str, str] = field(default_factory=dict)  # CONFIG GET of CONFIG_KEYS
     acl_users: tuple[str, ...] = ()  # ACL LIST lines
     slowlog: tuple[tuple[int, int, int, str], ...] = ()  # (id, unix time, duration µs, command name)
