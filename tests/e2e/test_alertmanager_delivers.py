@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import urllib.request
@@ -12,10 +11,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-
-from cachewatch.local_redis import free_port, require_binary
+from cachewatch.local_redis import free_port
 from cachewatch.spec import Escalation, FleetSpec, Intervals, MaintenanceWindow, Team, TimeWindow, WebhookChannel
+from tests.support.alertmanager_process import running_alertmanager as running
 from tests.support.specs import generate, tiny_spec
 
 
@@ -53,29 +51,10 @@ def api(base: str, path: str, payload: object | None = None) -> object:
 
 @contextmanager
 def running_alertmanager(spec: FleetSpec, tmp: Path) -> Iterator[str]:
-    binary = require_binary("prometheus-alertmanager")
+    """Alertmanager on the config generated for ``spec``."""
     generate(spec, tmp / "out")
-    config = tmp / "out" / "alertmanager" / "alertmanager.yml"
-    port = free_port()
-    with (tmp / "alertmanager.log").open("w") as log:
-        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.path={tmp / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                                stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/-/ready", timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"alertmanager did not start:\n{(tmp / 'alertmanager.log').read_text()}")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with running(tmp / "out" / "alertmanager" / "alertmanager.yml", tmp) as base:
+        yield base
 
 
 def alert(**labels: str) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -13,11 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from cachewatch.health.monitor import ALERT_NAME, CacheHealthMonitor
 from cachewatch.health.targets import Credentials, Target
-from cachewatch.local_redis import free_port, require_binary, start_redis
+from cachewatch.local_redis import start_redis
+from tests.support.alertmanager_process import running_alertmanager as running
 
 PASSWORD = "monitor-e2e-pw-3a7c"
 CONFIG = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
@@ -26,28 +24,10 @@ FILTER = urllib.parse.quote(f'alertname="{ALERT_NAME}"')
 
 @contextmanager
 def running_alertmanager(tmp: Path) -> Iterator[str]:
-    binary = require_binary("prometheus-alertmanager")
+    """Alertmanager with a config that routes everything nowhere: only its API matters here."""
     (tmp / "alertmanager.yml").write_text(CONFIG)
-    port = free_port()
-    with (tmp / "alertmanager.log").open("w") as log:
-        proc = subprocess.Popen([binary, f"--config.file={tmp / 'alertmanager.yml'}", f"--storage.path={tmp / 'data'}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
-                                stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/-/ready", timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"alertmanager did not start:\n{(tmp / 'alertmanager.log').read_text()}")
-                    time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    with running(tmp / "alertmanager.yml", tmp) as base:
+        yield base
 
 
 def active(base: str) -> list[dict]:
