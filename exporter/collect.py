@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from cachewatch.catalog import CATALOG, Family
 from cachewatch.exporter import replies
 from cachewatch.exporter.exposition import MetricSet, labels
-from cachewatch.exporter.info_parser import Info, parse_info, parse_pairs, to_number
+from cachewatch.exporter.info_parser import Info, parse_info, to_number
+from cachewatch.redis_text import parse_pairs
 
 log = logging.getLogger("cachewatch.exporter.collect")
 

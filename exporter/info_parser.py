@@ -36,16 +36,6 @@ def to_number(text: str) -> float | None:
     return value if not math.isnan(value) else None
 
 
-def parse_pairs(text: str, sep: str = ",") -> dict[str, str]:
-    """``a=1,b=2`` → ``{"a": "1", "b": "2"}``; malformed parts are skipped."""
-    out: dict[str, str] = {}
-    for part in text.split(sep):
-        key, eq, value = part.partition("=")
-        if eq:
-            out[key.strip()] = value.strip()
-    return out
-
-
 def parse_info(text: str) -> Info:
     """Split INFO into sections; plain sections fill ``fields``, per-item sections their own tables."""
     info = Info()

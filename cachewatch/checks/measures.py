@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cachewatch.checks.model import Snapshot
+from cachewatch.redis_text import parse_pairs
 
 BLOCKING_COMMANDS = frozenset({"blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
                                "xread", "xreadgroup", "wait", "waitaof", "subscribe", "psubscribe", "ssubscribe",
@@ -42,11 +43,7 @@ def is_replica(snap: Snapshot) -> bool:
 
 def replicas(snap: Snapshot) -> list[dict[str, str]]:
     """The ``slaveN:ip=…,port=…,state=…,offset=…,lag=…`` lines of a primary, parsed."""
-    out = []
-    for name, value in snap.info.items():
-        if name.startswith("slave") and name[5:].isdigit():
-            out.append(dict(part.split("=", 1) for part in value.split(",") if "=" in part))
-    return out
+    return [parse_pairs(value) for name, value in snap.info.items() if name.startswith("slave") and name[5:].isdigit()]
 
 
 def server_time(snap: Snapshot) -> float:
@@ -73,8 +70,7 @@ def loopback_only(snap: Snapshot) -> bool:
 
 def error_count(snap: Snapshot, prefix: str) -> float:
     """The count of one INFO errorstats line (``errorstat_OOM:count=5``); 0 when the error never happened."""
-    fields = dict(part.split("=", 1) for part in snap.info.get(f"errorstat_{prefix}", "").split(",") if "=" in part)
-    return float(fields.get("count", 0))
+    return float(parse_pairs(snap.info.get(f"errorstat_{prefix}", "")).get("count", 0))
 
 
 def error_growth(snap: Snapshot, prev: Snapshot | None, prefix: str) -> float | None:

@@ -7,6 +7,7 @@ from functools import partial
 
 from cachewatch.checks.measures import error_growth, flag, rate, ratio
 from cachewatch.checks.model import Category, Check, FromMetrics, Snapshot, Thresholds, Tier
+from cachewatch.redis_text import parse_pairs
 
 MEMORY, CHEAP = Category.MEMORY, Tier.CHEAP
 
@@ -21,7 +22,7 @@ def _expiring_share(snap: Snapshot) -> float:
     keys = expires = 0
     for name, value in snap.info.items():
         if name.startswith("db") and name[2:].isdigit():
-            fields = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+            fields = parse_pairs(value)
             keys += int(fields.get("keys", 0))
             expires += int(fields.get("expires", 0))
     return expires / keys if keys else 1.0

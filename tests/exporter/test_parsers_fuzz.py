@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from cachewatch.exporter import replies
 from cachewatch.exporter.collect import collect, latency_snapshot
-from cachewatch.exporter.info_parser import parse_info, parse_pairs, to_number
+from cachewatch.exporter.info_parser import parse_info, to_number
+from cachewatch.redis_text import parse_pairs
 
 # Text that looks like INFO: section headers, key:value lines with nested k=v lists, junk in between.
 info_line = st.one_of(

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from cachewatch.exporter.info_parser import parse_info, parse_pairs
+from cachewatch.exporter.info_parser import parse_info
 from cachewatch.local_redis import RedisServer, start_redis
+from cachewatch.redis_text import parse_pairs
 from tests.support.exporter_process import ExporterProcess, start_exporter
 
 
