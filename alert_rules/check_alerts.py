@@ -7,13 +7,13 @@ kind the check does not apply to (a ``store`` for a cache-only check) are left o
 
 from __future__ import annotations
 
+from cachewatch.alert_rules.alerts.rows import test_node
 from cachewatch.checks import CHECKS, Check, Severity, Thresholds
-from cachewatch.promql import REDIS, REDIS_JOB, matchers, num, series
+from cachewatch.promql import REDIS, matchers, num, series
 from cachewatch.rulefmt import Alert, AlertTest, RuleGroup, Series
 from cachewatch.spec.model import FleetSpec
 
 GROUP, FILE = "redis-checks", "checks.yml"
-TEST_INSTANCE = "10.9.9.9:6379"
 LEVELS = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 Variant = tuple[Thresholds, tuple[str, ...], str]  # levels, the clusters it covers, an extra matcher
 
@@ -72,8 +72,7 @@ def alerts(spec: FleetSpec, check: Check, variant: Variant) -> list[Alert]:
 
 def _node(spec: FleetSpec, cluster: str) -> dict[str, str]:
     region, found = next((r.name, c) for r, c in spec.clusters if c.name == cluster)
-    return {"job": REDIS_JOB, "instance": TEST_INSTANCE, "region": region, "cluster": cluster, "shard": "s0",
-            "role": "primary", "team": found.team}
+    return test_node(region, cluster, found.team)
 
 
 def _series(values: dict[str, float], node: dict[str, str]) -> tuple[Series, ...]:

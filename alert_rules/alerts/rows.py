@@ -16,6 +16,12 @@ TEST_INSTANCE, TEST_SHARD = "10.9.9.9:6379", "s0"  # the node every test series 
 OTHER_INSTANCE = "10.9.9.8:6379"  # a second node, for quiet cases that must not mix with the first
 
 
+def test_node(region: str, cluster: str, team: str) -> dict[str, str]:
+    """The labels of the test node every promtool case describes (a primary), as the scrape config sets them."""
+    return {"job": REDIS_JOB, "instance": TEST_INSTANCE, "region": region, "cluster": cluster, "shard": TEST_SHARD,
+            "role": "primary", "team": team}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Row:
     """One alert of the table. ``description`` is a Go template; the text promtool expects is rendered from it
@@ -62,9 +68,7 @@ class Ctx:
 
     @property
     def node(self) -> dict[str, str]:
-        """The labels of the test node (a primary), as the scrape config sets them."""
-        return {"job": REDIS_JOB, "instance": TEST_INSTANCE, "region": self.region, "cluster": self.cluster,
-                "shard": TEST_SHARD, "role": "primary", "team": self.team}
+        return test_node(self.region, self.cluster, self.team)
 
     @property
     def shard_labels(self) -> dict[str, str]:
