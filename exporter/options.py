@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cachewatch.logs import redact
-from cachewatch.spec.types import Duration, Strict, format_errors
+from cachewatch.spec.types import Duration, Strict, format_errors, read_yaml
 
 
 class TlsSettings(Strict):
@@ -108,14 +107,9 @@ def _shown(loc: tuple, value: object, kind: str) -> str:
 
 def load_config_file(path: str) -> dict:
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:  # its text quotes the offending line, which may hold a secret
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SettingsError(f"{path}: not valid YAML{where}: {problem}") from None
+        data = read_yaml(Path(path)) or {}
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: the top level must be a mapping of settings")
     return data

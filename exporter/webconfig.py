@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import bcrypt
-import yaml
 
 from cachewatch.exporter.webconfig_schema import TlsServerConfig, WebConfigError, parse
+from cachewatch.spec.types import read_yaml
 
 __all__ = ["TlsServerConfig", "WebConfig", "WebConfigError"]
 
@@ -57,14 +57,9 @@ class WebConfig:
         """Parse and validate; referenced files must be readable and the certificates must load."""
         src = Path(path).absolute()
         try:
-            raw = yaml.safe_load(src.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", "not UTF-8")
-            raise WebConfigError(f"{src}: cannot read web config: {reason}") from None
-        except yaml.YAMLError as exc:  # str(exc) quotes the offending line, which may hold a hash
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-            raise WebConfigError(f"{src}: invalid YAML at {where}: {getattr(exc, 'problem', None)}") from None
+            raw = read_yaml(src)
+        except ValueError as exc:
+            raise WebConfigError(str(exc)) from None
         parsed = parse(raw, src)
         if parsed.tls_server_config is not None:
             parsed.tls_server_config.context()  # certificates must load now, not at the first scrape

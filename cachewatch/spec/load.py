@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from cachewatch.spec.model import FleetSpec
-from cachewatch.spec.types import format_errors
+from cachewatch.spec.types import format_errors, read_yaml
 
 
 class SpecError(ValueError):
@@ -45,11 +44,9 @@ def load_spec(path: str | Path) -> FleetSpec:
             return raw
     elif path.suffix in (".yml", ".yaml", ".json"):
         try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise SpecError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+            raw = read_yaml(path)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     else:
         raise SpecError(f"{path}: a spec is a .py file exposing `spec`, or .yaml/.yml/.json")
     try:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -56,3 +58,18 @@ def format_errors(exc: ValidationError, source: str, shown: Shown = json_shown) 
         path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after")) or "(top level)"
         lines.append(f"{source}: {path}: {err['msg']} (given: {shown(err['loc'], err.get('input'), err['type'])})")
     return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> object:
+    """The YAML document in ``path``; a ValueError naming only the position and the problem when it cannot be
+    read, never the offending line (PyYAML's own message quotes it, and it may hold a secret)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or 'not UTF-8'}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}") from None

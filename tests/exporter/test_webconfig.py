@@ -254,7 +254,7 @@ BAD: dict[str, tuple[Callable[[TlsFiles, dict[str, str]], Config], list[str]]] =
     "user not a string": (lambda t, h: {"basic_auth_users": {**h, 7: h["alice"]}}, ["basic_auth_users.7"]),
     "hash as a key": (lambda t, h: {T: {**tls_section(t), h["alice"]: "x"}}, [f"{T}.<redacted>", "unknown key"]),
     "bad yaml": (lambda t, h: f"basic_auth_users:\n  alice: {h['alice']}\n   bob: [\n",
-                 ["invalid YAML", "line 3"]),
+                 ["not valid YAML", "line 3"]),
     "not a mapping": (lambda t, h: "- a\n- b\n", ["top level", "mapping"]),
 }
 
