@@ -8,41 +8,30 @@ work from the second call on): ``{"status", "checks", "timestamp"}``, plus ``"di
 memory cannot be called healthy when nothing answered.
 
 ``run()`` checks every node each ``interval`` seconds (``run.cycle``: concurrent, bounded) and, when
-``alertmanager_url`` is set, POSTs one ``RedisNodeUnhealthy`` alert per unhealthy node to ``/api/v2/alerts`` with
-``endsAt`` three intervals ahead: Alertmanager resolves it by itself if the monitor stops, and notification
-(routing, grouping, silences) stays with Alertmanager. A node that recovers gets one more post with ``endsAt`` =
-now. ``RedisNodeUnhealthy`` is the name of no Prometheus rule (alert_rules/), so the two never merge.
+``alertmanager_url`` is set, hands each cycle to ``alertmanager_post.AlertmanagerPoster``: one
+``RedisNodeUnhealthy`` alert per unhealthy node, resolved when it recovers; notification (routing, grouping,
+silences) stays with Alertmanager.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cachewatch.checks import Category
+from cachewatch.health.alertmanager_post import ALERT_NAME, AlertmanagerPoster
 from cachewatch.health.client import client_for
 from cachewatch.health.evaluate import CONNECT_CHECK, CheckResult, NodeHealth, node_state
 from cachewatch.health.report import check_dict, format_value
 from cachewatch.health.run import CONCURRENCY, Node, Options, check_node, cycle
 from cachewatch.health.targets import Credentials, Target, targets_from_spec, targets_from_urls
-from cachewatch.logs import LogRateLimiter, iso_time, redact, register_secret
+from cachewatch.logs import iso_time
 from cachewatch.spec import FleetSpec
 
-ALERT_NAME = "RedisNodeUnhealthy"
-ALERTS_PATH = "/api/v2/alerts"
-SOURCE = "cachewatch-health"
-ENDS_AFTER_INTERVALS = 3  # a missed post or two does not resolve the alert; a stopped monitor does
+__all__ = ["ALERT_NAME", "CacheHealthMonitor", "diagnostics", "view"]
 CHECK_KEYS = ("id", "category", "status", "value", "unit", "title", "fix")
-LOG_REPEAT_SECONDS = 300.0
-log = logging.getLogger("cachewatch.health.monitor")
 
 
 def view(health: NodeHealth, categories: frozenset[str] | None = None) -> dict[str, Any]:
@@ -66,33 +55,6 @@ def diagnostics(health: NodeHealth) -> list[dict[str, str]]:
              "fix": c.fix} for c in health.not_passing]
 
 
-def alert(health: NodeHealth, *, now: float, ends: float) -> dict[str, object]:
-    """One Alertmanager v2 alert for a node (``ends`` ≤ now resolves it)."""
-    critical = [c.id for c in health.checks if c.status == "critical"]
-    labels = {"alertname": ALERT_NAME, "instance": health.address, "cluster": health.cluster,
-              "severity": "critical", "source": SOURCE}
-    return {
-        "labels": {k: v for k, v in labels.items() if v},  # a spec-less target has no cluster
-        "annotations": {
-            "summary": f"Redis node {health.address} is unhealthy",
-            "description": f"critical checks: {', '.join(critical) or 'none'} (cachewatch health)",
-        },
-        "startsAt": iso_time(now), "endsAt": iso_time(ends),
-    }
-
-
-def _split_userinfo(url: str) -> tuple[str, dict[str, str]]:
-    """urllib does not take ``user:password@`` from a URL: send it as basic auth (the password registered for
-    scrubbing), and the URL without it."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, {}
-    register_secret(parts.password)
-    token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
-
-
 class CacheHealthMonitor:
     """Health of a set of nodes on demand (the four methods) or every ``interval`` seconds (``run``). One client
     and one previous sample per node; close with ``aclose()`` or ``async with``."""
@@ -102,13 +64,12 @@ class CacheHealthMonitor:
                  concurrency: int = CONCURRENCY) -> None:
         self.interval = interval
         self.timeout = timeout
-        self.alertmanager_url = alertmanager_url.rstrip("/") if alertmanager_url else None
+        self.alertmanager = AlertmanagerPoster(alertmanager_url, interval=interval, timeout=timeout) \
+            if alertmanager_url else None
         self.options = Options(timeout=timeout, concurrency=concurrency)
         credentials = credentials or Credentials()
         self._nodes = {t.address: Node(t, client_for(t, credentials, timeout)) for t in targets}
         self._latest: dict[str, NodeHealth] = {}
-        self._firing: set[str] = set()  # addresses whose alert Alertmanager holds as active
-        self._failures_logged = LogRateLimiter(interval=LOG_REPEAT_SECONDS, burst=1)  # keyed by failure kind
 
     @classmethod
     def from_spec(cls, spec: FleetSpec, credentials: Credentials | None = None, **options: Any) -> CacheHealthMonitor:
@@ -170,44 +131,10 @@ class CacheHealthMonitor:
             started = time.monotonic()
             results = await cycle(list(self._nodes.values()), self.options)
             self._latest.update((h.address, h) for h in results)
-            if self.alertmanager_url:
-                await self._alert(results)
+            if self.alertmanager is not None:
+                await self.alertmanager.update(results)
             try:
                 async with asyncio.timeout(max(self.interval - (time.monotonic() - started), 0.0)):
                     await stop.wait()
             except TimeoutError:
                 pass
-
-    async def _alert(self, results: Sequence[NodeHealth]) -> None:
-        """Fire for unhealthy nodes, resolve those that were firing and are not any more. A failed resolve is
-        retried next cycle; a failed fire is anyway (the node is still unhealthy)."""
-        now = time.time()
-        unhealthy = {h.address for h in results if h.state == "unhealthy"}
-        alerts = [alert(h, now=now, ends=now + ENDS_AFTER_INTERVALS * self.interval if h.address in unhealthy
-                        else now) for h in results if h.address in unhealthy | self._firing]
-        if not alerts:
-            return
-        posted = await asyncio.to_thread(self._post, alerts)
-        self._firing = unhealthy if posted else self._firing | unhealthy
-
-    def _post(self, alerts: list[dict[str, object]]) -> bool:
-        url, auth = _split_userinfo(f"{self.alertmanager_url}{ALERTS_PATH}")
-        request = urllib.request.Request(url, data=json.dumps(alerts).encode(), method="POST",
-                                         headers={"Content-Type": "application/json", **auth})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-            return True
-        except Exception as exc:  # a dead or refusing Alertmanager is logged, never the loop's end
-            self._log_failure(url, exc)
-            return False
-
-    def _log_failure(self, url: str, exc: Exception) -> None:
-        kind = f"HTTP {exc.code}" if isinstance(exc, urllib.error.HTTPError) else type(exc).__name__
-        suppressed = self._failures_logged.admit(kind)
-        if suppressed is None:
-            return
-        extra: dict[str, object] = {"url": redact(url), "reason": kind, "detail": redact(str(exc))[:200]}
-        if suppressed:
-            extra["suppressed"] = suppressed
-        log.warning("alertmanager post failed", extra=extra)

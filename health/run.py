@@ -27,6 +27,7 @@ from typing import TextIO, TypeVar
 import redis.asyncio
 
 from cachewatch.checks import Snapshot
+from cachewatch.health.alertmanager_post import AlertmanagerPoster
 from cachewatch.health.client import client_for
 from cachewatch.health.evaluate import NodeHealth, State, evaluate, unreachable
 from cachewatch.health.report import table, to_json
@@ -35,6 +36,7 @@ from cachewatch.health.targets import (
     Credentials,
     Target,
     TargetError,
+    Tls,
     read_credentials,
     targets_from_spec,
     targets_from_urls,
@@ -116,9 +118,11 @@ async def cycle(nodes: Sequence[Node], options: Options) -> list[NodeHealth]:
 
 
 async def watch(targets: Sequence[Target], credentials: Credentials, options: Options,
-                emit: Callable[[list[NodeHealth]], None], stop: asyncio.Event | None = None) -> int:
+                emit: Callable[[list[NodeHealth]], None], stop: asyncio.Event | None = None,
+                poster: AlertmanagerPoster | None = None) -> int:
     """Check every target once, or every ``options.watch`` seconds until ``stop`` is set; the exit code of the
-    last cycle. Cycles never overlap: a slow cycle delays the next one."""
+    last cycle. Cycles never overlap: a slow cycle delays the next one. ``poster`` gets every cycle's results
+    (unhealthy nodes become alerts in Alertmanager)."""
     nodes = [Node(t, client_for(t, credentials, options.timeout)) for t in targets]
     stop = stop or asyncio.Event()
     try:
@@ -126,6 +130,8 @@ async def watch(targets: Sequence[Target], credentials: Credentials, options: Op
             started = time.monotonic()
             results = await cycle(nodes, options)
             emit(results)
+            if poster is not None:
+                await poster.update(results)
             if options.watch is None or await _stopped(stop, options.watch - (time.monotonic() - started)):
                 return exit_code(results)
     finally:
@@ -153,15 +159,18 @@ class Request:
     options: Options = Options()
     user: str | None = None
     password_file: str | None = None
+    tls: Tls = field(default_factory=Tls)
+    alertmanager_url: str | None = None  # post RedisNodeUnhealthy for unhealthy nodes (the monitor's loop)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 def plan(request: Request) -> tuple[list[Target], Credentials]:
     """The targets and credentials, or TargetError (a usage error: nothing was contacted)."""
-    targets = (targets_from_spec(request.spec) if request.spec else []) + targets_from_urls(request.urls)
+    targets = (targets_from_spec(request.spec, request.environ) if request.spec else []) + \
+        targets_from_urls(request.urls)
     if not targets:
         raise TargetError("nothing to check: give a SPEC or at least one --target redis://host:port")
-    return targets, read_credentials(request.user, request.password_file, request.environ)
+    return targets, read_credentials(request.user, request.password_file, request.environ, request.tls)
 
 
 def printer(as_json: bool, watching: bool, out: TextIO) -> Callable[[list[NodeHealth]], None]:
@@ -181,18 +190,20 @@ def main(request: Request, out: TextIO = sys.stdout) -> int:
     current cycle."""
     targets, credentials = plan(request)
     emit = printer(request.as_json, request.options.watch is not None, out)
-    return asyncio.run(_main(targets, credentials, request.options, emit))
+    return asyncio.run(_main(targets, credentials, request.options, emit, request.alertmanager_url))
 
 
 async def _main(targets: list[Target], credentials: Credentials, options: Options,
-                emit: Callable[[list[NodeHealth]], None]) -> int:
+                emit: Callable[[list[NodeHealth]], None], alertmanager_url: str | None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if options.watch is not None:
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
     try:
-        return await watch(targets, credentials, options, emit, stop)
+        poster = AlertmanagerPoster(alertmanager_url, interval=options.watch or 30.0, timeout=options.timeout) \
+            if alertmanager_url else None
+        return await watch(targets, credentials, options, emit, stop, poster)
     finally:
         if options.watch is not None:
             for sig in STOP_SIGNALS:

@@ -46,12 +46,23 @@ class NodeUnreachable(Exception):
 
 def classify(exc: BaseException, timeout: float) -> NodeUnreachable:
     """The typed error for whatever the round trip raised."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, redis.exceptions.ConnectionError) and isinstance(cause, ssl.SSLError):
-        exc = cause  # redis-py wraps TLS handshake failures in ConnectionError
+    if isinstance(exc, redis.exceptions.ConnectionError):
+        exc = _tls_cause(exc) or exc  # redis-py wraps TLS handshake failures in ConnectionError (twice, pipelined)
     phase = next(name for kind, name in PHASES if isinstance(exc, kind))
     reason = f"no reply within {timeout:g}s" if phase == "timeout" else (str(exc) or type(exc).__name__)
     return NodeUnreachable(phase, redact(reason))
+
+
+def _tls_cause(exc: BaseException, depth: int = 4) -> ssl.SSLError | None:
+    """The TLS error somewhere in the chain of causes, if any."""
+    for _ in range(depth):
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            return None
+        if isinstance(nxt, ssl.SSLError):
+            return nxt
+        exc = nxt
+    return None
 
 
 async def take_snapshot(client: redis.asyncio.Redis, *, kind: str = "cache", timeout: float = 2.0) -> Snapshot:

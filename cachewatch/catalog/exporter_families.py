@@ -100,6 +100,19 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     _f("redis_last_key_groups_scrape_duration_milliseconds", G, "Duration of the last background key "
        "sampling run in milliseconds (0 when sampling is off); redis_exporter's key-group name.",
        unit="milliseconds", peer=True, compat="non-base unit: redis_exporter's name", group="sampling"),
+    # --- active probes (/probe?module=health|replication|config) -----------------------------------------
+    _f("redis_probe_success", G, "1 when the probe reached the node and ran its module, else 0 (the failing phase "
+       "is the last redis_probe_duration_seconds phase).", group="probe"),
+    _f("redis_probe_duration_seconds", G, "Time each phase of the probe took on the prober's clock: connect, tls, "
+       "auth, ping, then the module's own phase (checks, heartbeat).", ("phase",), "seconds", group="probe"),
+    _f("redis_health_state", G, "1 for the node's health state by the check table (healthy, degraded, unhealthy, "
+       "unknown), 0 for the others.", ("state",), group="probe"),
+    _f("redis_health_check_status", G, "1 when the check reached this severity (info, warning, critical) on the "
+       "last probe; every check of the module has one series per severity, so a resolved check reads 0.",
+       ("check", "category", "severity"), group="probe"),
+    _f("redis_replication_probe_delay_seconds", G, "Seconds from the heartbeat write on the primary to its value "
+       "arriving on each replica, on the prober's clock (the real replication delay, unlike INFO's lag).",
+       ("replica",), "seconds", group="probe"),
     # --- exporter health, per target --------------------------------------------------------------------
     _f("redis_exporter_last_scrape_error", G, "1 with a bounded reason in err when the last scrape failed, "
        "else 0 with err=\"\".", ("err",), peer=True, group="exporter"),

@@ -16,6 +16,7 @@ from cachewatch.spec.model import (
     MaintenanceWindow,
     Node,
     PagerDutyChannel,
+    RedisCredentials,
     Region,
     Retention,
     SecretRef,
@@ -30,5 +31,5 @@ from cachewatch.spec.model import (
 
 __all__ = ["SLO", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation",
            "ExporterDeployment", "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel",
-           "Region", "Retention", "SecretRef", "SlackChannel", "SpecError", "TailSampling", "Team", "Thresholds",
-           "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]
+           "RedisCredentials", "Region", "Retention", "SecretRef", "SlackChannel", "SpecError", "TailSampling",
+           "Team", "Thresholds", "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]

@@ -73,6 +73,15 @@ class Node(Strict):
     labels: Labels = Field(default_factory=dict)
 
 
+class RedisCredentials(Strict):
+    """How cachewatch's own tools (health, diagnose, the monitor) log in to a cluster's nodes: an ACL user and a
+    secret reference, read when a command runs, never copied into generated files. The exporter keeps its
+    ``auth_module`` profiles: its secrets live in its own settings."""
+
+    user: str | None = Field(None, pattern=r"^[^\s]+$")
+    password: SecretRef | None = None
+
+
 class Cluster(Strict):
     """A set of Redis nodes owned by one team; ``mode`` says how they relate."""
 
@@ -87,6 +96,7 @@ class Cluster(Strict):
     kind: Literal["cache", "store"] = Field("cache", description="cache: data the origin can rebuild (eviction "
                                             "is normal, persistence is waste); store: the data must not be lost")
     checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for this cluster")
+    credentials: RedisCredentials | None = Field(None, description="login for cachewatch health and diagnose")
 
     @field_validator("thresholds")
     @classmethod

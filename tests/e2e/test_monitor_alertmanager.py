@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -70,3 +74,27 @@ def test_the_monitors_alert_is_active_in_alertmanager_until_the_node_is_fixed(tm
     assert firing[0]["labels"] == {"alertname": ALERT_NAME, "instance": server.addr, "cluster": "sessions",
                                    "severity": "critical", "source": "cachewatch-health"}
     assert "mem.maxmemory_unset" in firing[0]["annotations"]["description"]
+
+
+def test_health_watch_with_alertmanager_posts_the_same_alert_from_the_command_line(tmp_path: Path) -> None:
+    server = start_redis("--maxmemory-policy", "noeviction", "--save", "", password=PASSWORD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")} | {"REDIS_PASSWORD": PASSWORD}
+    try:
+        with running_alertmanager(tmp_path) as base:
+            command = subprocess.Popen(
+                [sys.executable, "-m", "cachewatch", "health", "--target", server.url, "--watch", "0.5s",
+                 "--json", "--alertmanager", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            try:
+                asyncio.run(until(lambda: active(base)))
+                firing = active(base)
+                server.cli("CONFIG", "SET", "maxmemory", "64mb")
+                server.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+                asyncio.run(until(lambda: not active(base)))
+            finally:
+                command.send_signal(signal.SIGTERM)
+                out, err = command.communicate(timeout=10)
+    finally:
+        server.stop()
+    assert command.returncode == 0, err  # the last cycle saw the fixed node
+    assert firing[0]["labels"]["instance"] == server.addr and firing[0]["labels"]["alertname"] == ALERT_NAME
+    assert PASSWORD not in out + err
