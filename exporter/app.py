@@ -25,8 +25,9 @@ from cachewatch.exporter.exposition import CONTENT_TYPE, MetricSet
 from cachewatch.exporter.http_server import HttpServer, Request, Response
 from cachewatch.exporter.options import ExporterSettings, TlsSettings
 from cachewatch.exporter.pool import TargetPool
+from cachewatch.exporter.probe_route import DEFAULT_KIND, DEFAULT_MODULE, Prober, bad_argument, run_probe
 from cachewatch.exporter.resp import classify
-from cachewatch.exporter.scrape_jobs import SCRAPE_PATH
+from cachewatch.exporter.scrape_jobs import PROBE_PATH, SCRAPE_PATH
 from cachewatch.exporter.scraper import ScrapeSettings
 from cachewatch.exporter.stats import ExporterStats
 from cachewatch.exporter.targets import Allowlist, Target, TargetError, parse_target
@@ -38,6 +39,9 @@ TIMEOUT_HEADER = "x-prometheus-scrape-timeout-seconds"
 INDEX = """<html><head><title>cachewatch exporter</title></head><body><h1>cachewatch Redis exporter</h1>
 <ul><li><a href="{metrics}">{metrics}</a>: the configured target and the exporter's own metrics</li>
 <li>/scrape?target=redis://host:port[&amp;auth_module=NAME]: one allowlisted target</li>
+<li>/probe?target=redis://host:port&amp;module=health|replication|config[&amp;kind=cache|store][&amp;auth_module=NAME]:
+an active probe of one allowlisted target (connect, TLS, AUTH, PING timings; health checks; replication
+heartbeat)</li>
 <li>/discover-cluster-nodes[?target=…]: Prometheus http_sd targets from CLUSTER NODES</li>
 <li><a href="/health">/health</a></li></ul></body></html>"""
 
@@ -93,8 +97,10 @@ def scrape_timeout(request: Request, configured: float) -> float:
 
 
 class Exporter:
-    def __init__(self, settings: ExporterSettings, web_config: WebConfig | None = None) -> None:
+    def __init__(self, settings: ExporterSettings, web_config: WebConfig | None = None,
+                 prober: Prober | None = None) -> None:
         self.settings = settings
+        self.prober = prober  # the top floor's probe hook (probe_route.py); None: /probe answers 404
         self.web_config = web_config or WebConfig.empty()
         self.stats = ExporterStats()
         self.main_target, self.credentials = build_credentials(settings)
@@ -110,6 +116,7 @@ class Exporter:
         self.routes = {
             settings.telemetry_path: self.metrics,
             SCRAPE_PATH: self.scrape,
+            PROBE_PATH: self.probe,
             "/health": self.health,
             "/discover-cluster-nodes": self.discover,
             "/-/reload": self.reload,
@@ -214,6 +221,25 @@ class Exporter:
             scrape_timeout(request, self.settings.scrape_timeout))
         return Response(200, out.render(), CONTENT_TYPE)
 
+    async def probe(self, request: Request) -> Response:
+        """One active probe of an allowlisted target (same credentials as /scrape), within the deadline of
+        Prometheus' scrape-timeout header; the node's failures are ``redis_probe_success 0``, never an error."""
+        if self.prober is None:
+            return Response(404, "probing is not enabled\n")
+        if request.arg("target") is None:
+            return self._reject(400, "missing target parameter")
+        module, kind = request.arg("module") or DEFAULT_MODULE, request.arg("kind") or DEFAULT_KIND
+        problem = bad_argument(self.prober, module, kind)
+        if problem:
+            return self._reject(400, problem)
+        resolved = self._resolve(request)
+        if isinstance(resolved, Response):
+            return resolved
+        target, creds, _ = resolved
+        text = await run_probe(self.prober, target, creds, module=module, kind=kind,
+                               timeout=scrape_timeout(request, self.settings.scrape_timeout))
+        return Response(200, text, CONTENT_TYPE)
+
     async def discover(self, request: Request) -> Response:
         """Prometheus http_sd JSON: one group per healthy node, with role and shard as __meta_ labels."""
         resolved = self._resolve(request)
@@ -255,9 +281,9 @@ class Exporter:
 
 
 async def serve(settings: ExporterSettings, web_config: WebConfig | None = None,
-                ready: asyncio.Event | None = None) -> None:
+                ready: asyncio.Event | None = None, prober: Prober | None = None) -> None:
     """Run the exporter until cancelled."""
-    exporter = Exporter(settings, web_config)
+    exporter = Exporter(settings, web_config, prober)
     host, _, port = settings.listen.rpartition(":")
     await exporter.start(host.strip("[]"), int(port))
     if ready is not None:
@@ -269,7 +295,7 @@ async def serve(settings: ExporterSettings, web_config: WebConfig | None = None,
         log.info("exporter stopped", extra={"uptime_seconds": round(time.time() - exporter.stats.started, 1)})
 
 
-def run(settings: ExporterSettings, web_config: WebConfig | None = None) -> None:
+def run(settings: ExporterSettings, web_config: WebConfig | None = None, prober: Prober | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then close every connection and return (the process's main loop)."""
 
     async def main() -> None:
@@ -277,7 +303,7 @@ def run(settings: ExporterSettings, web_config: WebConfig | None = None) -> None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
-        await serve(settings, web_config)
+        await serve(settings, web_config, prober=prober)
 
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())

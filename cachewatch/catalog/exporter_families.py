@@ -113,6 +113,9 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
     _f("redis_replication_probe_delay_seconds", G, "Seconds from the heartbeat write on the primary to its value "
        "arriving on each replica, on the prober's clock (the real replication delay, unlike INFO's lag).",
        ("replica",), "seconds", group="probe"),
+    _f("redis_replication_probe_success", G, "1 when the heartbeat reached this replica before the probe's deadline, "
+       "else 0 (a replica that missed it reports the time waited as its delay; one that was not online or not "
+       "reachable reports no delay).", ("replica",), group="probe"),
     # --- exporter health, per target --------------------------------------------------------------------
     _f("redis_exporter_last_scrape_error", G, "1 with a bounded reason in err when the last scrape failed, "
        "else 0 with err=\"\".", ("err",), peer=True, group="exporter"),

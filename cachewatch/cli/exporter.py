@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cachewatch.exporter.credentials import Credentials
+    from cachewatch.exporter.targets import Target
 
 EXPORTER_EPILOG = """\
 environment (redis_exporter's names, for the features we share; flags win over them):
@@ -15,8 +22,10 @@ environment (redis_exporter's names, for the features we share; flags win over t
   REDIS_EXPORTER_LOG_LEVEL, REDIS_EXPORTER_DEBUG
 
 There is deliberately no --redis-password flag: command lines are visible to every user in ps.
-Routes: /metrics, /scrape?target=redis://host:port[&auth_module=NAME], /discover-cluster-nodes, /health,
-POST /-/reload (re-read password files). See README.md for the config file format.
+Routes: /metrics, /scrape?target=redis://host:port[&auth_module=NAME],
+/probe?target=redis://host:port&module=health|replication|config[&kind=cache|store][&auth_module=NAME] (same
+allowlist and credentials as /scrape), /discover-cluster-nodes, /health, POST /-/reload (re-read password
+files). See README.md for the config file format.
 """
 
 
@@ -79,6 +88,34 @@ def exporter_flags(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+class HealthProber:
+    """The exporter's /probe hook: the health part's probe, fed the exporter's target and credentials as the
+    plain values it takes. The two parts never import each other; this adapter is where they meet."""
+
+    def __init__(self) -> None:
+        from cachewatch.health.probe import MODULES
+        from cachewatch.health.probe_checks import SnapshotMemory
+
+        self.modules: Sequence[str] = MODULES
+        self.memory = SnapshotMemory()  # previous snapshot per node, for the rate checks
+
+    async def __call__(self, target: Target, credentials: Credentials, *, module: str, kind: str,
+                       timeout: float) -> Sequence[tuple[str, Mapping[str, str], float]]:
+        from cachewatch.health.probe import probe
+
+        tls = credentials.tls
+        outcome = await probe(
+            target.host, target.port, tls=target.tls, ca_file=tls.ca_file if tls else None,
+            cert_file=tls.cert_file if tls else None, key_file=tls.key_file if tls else None,
+            server_name=tls.server_name if tls else None, insecure_skip_verify=bool(tls and tls.insecure_skip_verify),
+            username=credentials.username or target.username or None, password=credentials.password,
+            module=module, timeout=timeout, kind=kind, memory=self.memory)
+        if not outcome.success:
+            logging.getLogger("cachewatch.exporter.probe").debug("probe failed", extra={
+                "target": target.url, "module": module, "phase": outcome.failed_phase, "reason": outcome.reason})
+        return outcome.samples
+
+
 def run(args: argparse.Namespace) -> int:
     from cachewatch.exporter.app import run as run_exporter
     from cachewatch.exporter.credentials import CredentialError
@@ -96,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
 
     try:
-        run_exporter(settings, web_config)
+        run_exporter(settings, web_config, prober=HealthProber())
     except (CredentialError, TargetError) as exc:
         print(f"cachewatch exporter: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,22 +14,11 @@ import pytest
 
 from cachewatch.local_redis import RedisServer
 from cachewatch.spec import Cluster, FleetSpec, Node, Region, Team
+from tests.health.command import EX_USAGE, HEALTHY_ARGS, environment, health
 from tests.health.probe import PASSWORD, closed_port
 from tests.support.fake_servers import BlackHole
 
 Servers = Callable[..., RedisServer]
-HEALTHY_ARGS = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", "--latency-monitor-threshold", "100")
-EX_USAGE = 4
-
-
-def environment(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
-    return {**env, **extra}
-
-
-def health(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cachewatch", "health", *args], capture_output=True, text=True,
-                          env=env or environment(REDIS_PASSWORD=PASSWORD), timeout=timeout)
 
 
 def test_a_healthy_node_exits_0_and_never_shows_the_password(servers: Servers) -> None:

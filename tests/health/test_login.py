@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cachewatch.local_redis import RedisServer, TlsFiles
 from cachewatch.spec import Cluster, FleetSpec, Node, RedisCredentials, Region, SecretRef, Team
+from tests.health.command import EX_USAGE, HEALTHY_ARGS, environment, health
 from tests.health.probe import PASSWORD
-from tests.health.test_cli import EX_USAGE, HEALTHY_ARGS, environment, health
 
 Servers = Callable[..., RedisServer]
 
