@@ -12,7 +12,14 @@ Figures (a Markdown table; the script never asserts and exits 0):
 - Redis time per health probe against one peer scrape: the delta of the ``usec`` sums of INFO commandstats over
   ``--probes`` probes (ours: ``take_snapshot`` on a kept connection; the peer: GET /metrics with
   ``--redis-only-metrics``), each on its own identically primed redis-server, minus the cost of the measuring
-  INFO itself (bench/exporter_bench.py's method and priming).
+  INFO itself (bench/exporter_bench.py's method and priming);
+- keyspace (``--keyspace-keys``, default 1,000,000; 0 skips): one redis-server loaded with 60% ``user:<id>:cart``
+  hashes, 30% ``session:<uuid>`` strings with a TTL and 10% ``product:<id>`` strings. Redis main-thread time of
+  ``cachewatch diagnose --keyspace``'s analysis (default budgets) against ``redis-cli --memkeys`` on the same
+  data, as two figures: the commandstats ``usec`` delta (command execution) and the delta of
+  ``used_cpu_sys_main_thread + used_cpu_user_main_thread`` (execution plus reading requests and writing replies);
+  and the longest single stall during each run, from ``LATENCY LATEST`` with ``latency-monitor-threshold 1`` and
+  ``SLOWLOG`` with ``slowlog-log-slower-than 1000`` (both only record ≥ 1 ms: "< 1 ms" when empty).
 """
 
 from __future__ import annotations
@@ -38,10 +45,11 @@ if str(ROOT) not in sys.path:
 
 from bench.exporter_bench import PEER_ARGS, prime, snapshot, snapshot_cost, start_fleet  # noqa: E402
 from cachewatch.health.client import client_for  # noqa: E402
+from cachewatch.health.keyspace import Budget, analyse  # noqa: E402
 from cachewatch.health.run import Node, Options, cycle  # noqa: E402
 from cachewatch.health.snapshot import take_snapshot  # noqa: E402
 from cachewatch.health.targets import Credentials, Target  # noqa: E402
-from cachewatch.local_redis import RedisServer, start_redis  # noqa: E402
+from cachewatch.local_redis import RedisServer, require_binary, start_redis  # noqa: E402
 from tests.support.exporter_process import start_peer  # noqa: E402
 
 
@@ -160,6 +168,107 @@ def redis_rows(probes: int) -> list[Row]:
             Row("ratio ours / peer", ours / peer, "×", "≤ 0.5", ours / peer <= 0.5)]
 
 
+# Keys loaded inside Redis by Lua (the same shapes as tests/health/test_keyspace.py).
+LOAD = """
+local kind, first, last = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = first, last do
+  if kind == 'user' then
+    redis.call('HSET', 'user:' .. i .. ':cart', 'item', 'sku-' .. (i % 97), 'qty', i % 7)
+  elseif kind == 'session' then
+    local id = string.format('%08x-%04x-4%03x-a%03x-%012x', i, i % 65536, i % 4096, (i * 7) % 4096,
+                             (i * 2654435761) % 281474976710656)
+    redis.call('SET', 'session:' .. id, string.rep('s', 20 + i % 40), 'EX', 600 + i % 7200)
+  else
+    redis.call('SET', 'product:' .. i, string.rep('p', 100 + i % 50))
+  end
+end
+return last
+"""
+
+
+def load_keyspace(client: redis.Redis, total: int) -> None:
+    for kind, n in (("user", total * 6 // 10), ("session", total * 3 // 10), ("product", total // 10)):
+        for first in range(0, n, 100_000):
+            client.eval(LOAD, 0, kind, first, min(first + 100_000, n) - 1)
+
+
+def main_thread_cpu(client: redis.Redis) -> float:
+    cpu = client.info("cpu")
+    return cpu["used_cpu_sys_main_thread"] + cpu["used_cpu_user_main_thread"]
+
+
+SAMPLING_COMMANDS = ("scan", "type", "memory|usage", "pttl", "object|encoding", "strlen", "hlen", "scard", "zcard",
+                     "llen", "dbsize")
+
+
+def measured(client: redis.Redis, run: object) -> tuple[float, float, float, float, float]:
+    """(commandstats ms, main-thread CPU ms, longest recorded stall ms, worst p99.9 ms of the sampling commands,
+    wall s) of ``run()``, net of the measuring INFO. The recorded stall includes the host descheduling Redis (on a
+    shared machine, LATENCY LATEST's ``fast-command`` event: O(1) commands that took ≥ 1 ms); the p99.9 is the
+    commands' own cost."""
+    client.config_set("latency-monitor-threshold", 1)
+    client.config_set("slowlog-log-slower-than", 1000)
+    client.execute_command("LATENCY", "RESET")
+    client.slowlog_reset()
+    client.config_resetstat()  # latencystats afresh: per-command percentiles of this run only
+    cost = snapshot_cost(client)
+    before, cpu0, start = snapshot(client), main_thread_cpu(client), time.perf_counter()
+    run()  # type: ignore[operator]
+    wall = time.perf_counter() - start
+    after, cpu1 = snapshot(client), main_thread_cpu(client)
+    latest = client.execute_command("LATENCY", "LATEST")
+    stalls = [float(event[3]) for event in latest] + [entry["duration"] / 1000 for entry in client.slowlog_get(128)]
+    latency = client.info("latencystats")
+    p999 = [float(v.get("p99.9", 0)) for k, v in latency.items() if isinstance(v, dict)
+            and k.removeprefix("latency_percentiles_usec_") in SAMPLING_COMMANDS]
+    return ((after.usec - before.usec - cost) / 1000, (cpu1 - cpu0) * 1000, max(stalls, default=0.0),
+            max(p999, default=0.0) / 1000, wall)
+
+
+def keyspace_rows(keys: int) -> list[Row]:
+    server = start_redis("--maxmemory-policy", "allkeys-lru")
+    client = redis.Redis(port=server.port)
+    try:
+        load_keyspace(client, keys)
+        budget = Budget()
+        target = Target(host="127.0.0.1", port=server.port)
+        report = None
+
+        def ours() -> None:
+            nonlocal report
+            report = asyncio.run(analyse(target, Credentials(), budget))
+
+        def peer() -> None:
+            subprocess.run([require_binary("redis-cli"), "-p", str(server.port), "--memkeys"], capture_output=True,
+                           check=True, timeout=600)
+
+        o_usec, o_cpu, o_stall, o_p999, o_wall = measured(client, ours)
+        p_usec, p_cpu, p_stall, p_p999, p_wall = measured(client, peer)
+    finally:
+        client.close()
+        server.stop()
+    assert report is not None
+    return [
+        Row(f"keyspace of {keys:,} keys, ours: sampled {report.sampled:,} keys"
+            f"{' (partial: ' + report.stopped_by + ')' if report.partial else ''}, "
+            f"{len(report.patterns)} patterns, wall", o_wall, "s"),
+        Row("keyspace, redis-cli --memkeys (every key): wall", p_wall, "s"),
+        Row("Redis command time (commandstats), ours", o_usec, "ms"),
+        Row("Redis command time (commandstats), redis-cli --memkeys", p_usec, "ms"),
+        Row("ratio ours / --memkeys, command time", o_usec / p_usec, "×", "≤ 0.5", o_usec / p_usec <= 0.5),
+        Row("Redis main-thread CPU, ours", o_cpu, "ms"),
+        Row("Redis main-thread CPU, redis-cli --memkeys", p_cpu, "ms"),
+        Row("ratio ours / --memkeys, main-thread CPU", o_cpu / p_cpu, "×", "≤ 0.5", o_cpu / p_cpu <= 0.5),
+        Row("longest single command, p99.9 of the sampling commands (latencystats), ours", o_p999, "ms", "≤ 5 ms",
+            o_p999 <= 5),
+        Row("longest single command, p99.9 of the sampling commands (latencystats), --memkeys", p_p999, "ms"),
+        Row("longest recorded stall (LATENCY LATEST + SLOWLOG ≥ 1 ms, host descheduling included), ours", o_stall,
+            "ms", "≤ 5 ms", o_stall <= 5),
+        Row("longest recorded stall (LATENCY LATEST + SLOWLOG ≥ 1 ms, host descheduling included), --memkeys",
+            p_stall, "ms"),
+    ]
+
+
 def markdown(rows: list[Row]) -> str:
     lines = ["| figure | value | target | met |", "|---|---|---|---|"]
     return "\n".join(lines + ["| " + " | ".join(row.cells()) + " |" for row in rows])
@@ -170,9 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-size", type=int, default=100)
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--keyspace-keys", type=int, default=1_000_000, help="0 skips the keyspace figures")
+    parser.add_argument("--skip-fleet", action="store_true", help="leave out the fleet and probe figures")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    rows = fleet_rows(args.fleet_size, args.cycles) + redis_rows(args.probes)
+    rows = [] if args.skip_fleet else fleet_rows(args.fleet_size, args.cycles) + redis_rows(args.probes)
+    if args.keyspace_keys:
+        rows += keyspace_rows(args.keyspace_keys)
     print(markdown(rows))
     if args.json:
         Path(args.json).write_text(json.dumps([row.__dict__ for row in rows], indent=2) + "\n")
