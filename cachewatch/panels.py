@@ -18,6 +18,10 @@ PANEL_IDS: dict[str, dict[str, int]] = {
     "cachewatch-security": {"auth": 1, "acl": 2, "config": 3},
     "cachewatch-slo": {"burn-rate": 1},
     "cachewatch-app": {"hit-ratio": 1},
+    # checks link to their category's panel ("checks": the default of a row without one); probe alerts to the rest
+    "cachewatch-health": {"states": 1, "checks": 2, "probe": 3, "phases": 4, "delay": 5, "performance": 6,
+                          "memory": 7, "network": 8, "replication": 9, "persistence": 10, "configuration": 11,
+                          "security": 12},
 }
 FIRST_FREE_ID = 100
 

@@ -12,8 +12,10 @@ from decimal import Decimal
 REDIS_JOB = "redis"  # every node, whatever the exporter sharding (the scrape config relabels shards back)
 EXPORTER_JOB = "cachewatch-exporter"  # the exporters' own /metrics
 APPS_JOB = "cachewatch-apps"  # applications using cachewatch.tracing
+PROBE_JOB = "redis-probe"  # every /probe series, whatever the module or sharding (the label module tells them apart)
 REDIS = f'job="{REDIS_JOB}"'
 EXPORTER = f'job="{EXPORTER_JOB}"'
+PROBE = f'job="{PROBE_JOB}"'
 
 
 def matchers(*parts: str, sep: str = ", ") -> str:

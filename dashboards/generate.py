@@ -8,12 +8,12 @@ from collections.abc import Callable
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards import app, cluster, exporter, fleet, node, security, slo
+from cachewatch.dashboards import app, cluster, exporter, fleet, health, node, security, slo
 from cachewatch.spec.model import FleetSpec
 
 # Every dashboard: uid → builder, each a pure function of the spec.
 BUILDERS: dict[str, Callable[[FleetSpec], dm.Dashboard]] = {
-    module.UID: module.build for module in (fleet, node, cluster, app, slo, security, exporter)}
+    module.UID: module.build for module in (fleet, node, cluster, health, app, slo, security, exporter)}
 
 
 def to_json(dashboard: dm.Dashboard) -> dict:

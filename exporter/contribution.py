@@ -1,4 +1,5 @@
-"""What the exporter adds to ``cachewatch generate``: the Prometheus scrape jobs that reach the fleet through it."""
+"""What the exporter adds to ``cachewatch generate``: the Prometheus scrape and probe jobs that reach the fleet
+through it."""
 
 from __future__ import annotations
 
@@ -8,5 +9,6 @@ from cachewatch.spec import FleetSpec
 
 
 def contribution(spec: FleetSpec) -> Contribution:
-    """The fleet's ``redis`` job(s) through ``/scrape`` and the exporters' own ``cachewatch-exporter`` job."""
+    """The fleet's ``redis`` job(s) through ``/scrape``, the ``redis-probe`` jobs through ``/probe`` and the
+    exporters' own ``cachewatch-exporter`` job."""
     return Contribution(part="exporter", scrape_jobs=scrape_jobs(spec), scrape_comment=scrape_comment(spec))

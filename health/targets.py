@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cachewatch.checks import CHECKS
 from cachewatch.logs import redact, register_secret
 from cachewatch.spec import CheckLevels, Cluster, FleetSpec, SecretRef
 
@@ -94,12 +95,25 @@ def targets_from_spec(spec: FleetSpec, environ: Mapping[str, str] | None = None)
     the field, never the secret)."""
     out = []
     for _, cluster in spec.clusters:
-        overrides = spec.checks_for(cluster)
+        overrides = cluster_levels(spec, cluster)
         login = cluster_credentials(cluster, os.environ if environ is None else environ)
         for node in cluster.nodes:
             target = parse_target(f"{'rediss' if cluster.tls else 'redis'}://{node.address}")
             out.append(Target(host=target.host, port=target.port, tls=cluster.tls, cluster=cluster.name,
                               kind=cluster.kind, overrides=overrides, credentials=login))
+    return out
+
+
+def cluster_levels(spec: FleetSpec, cluster: Cluster) -> dict[str, CheckLevels]:
+    """The check levels the spec sets for ``cluster``, as the alerts get them (``Check.levels``): the
+    ``thresholds`` fields a check's levels are bound to (fleet, then the cluster's), then ``checks:`` overrides."""
+    thresholds, overrides = spec.thresholds_for(cluster), spec.checks_for(cluster)
+    out = {}
+    for check in CHECKS.values():
+        levels = {level: getattr(thresholds, name) for level, name in check.bound.items()}
+        levels.update(overrides[check.id].given() if check.id in overrides else {})
+        if levels:
+            out[check.id] = CheckLevels(**levels)
     return out
 
 

@@ -19,6 +19,7 @@ from cachewatch.alert_rules.alerts import (
     latency,
     memory,
     persistence,
+    probe,
     replication,
     security,
 )
@@ -38,6 +39,7 @@ GROUPS: tuple[tuple[str, str, RowsOf], ...] = (
     ("redis-latency", "latency.yml", latency.rows),
     ("redis-errors", "errors.yml", errors.rows),
     ("redis-security", "security.yml", security.rows),
+    ("redis-probe", "probe.yml", probe.rows),
 )
 # (group name, rule file, rows): built once, on the fleet's thresholds
 FLEET_GROUPS: tuple[tuple[str, str, RowsOf], ...] = (

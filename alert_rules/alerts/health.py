@@ -1,4 +1,5 @@
-"""health.yml: a node that does not answer, and scrapes through the exporter that fail or are slow."""
+"""health.yml: scrapes through the exporter that fail or are slow. A node that does not answer (RedisDown) is the
+health check net.connect (cachewatch/checks/network.py): its alert is in checks.yml."""
 
 from __future__ import annotations
 
@@ -11,14 +12,6 @@ SCRAPE_SECONDS = "redis_exporter_last_scrape_duration_seconds"
 def rows(c: Ctx) -> list[Row]:
     slow = c.t.exporter_scrape_seconds
     return [
-        # two evaluations in a row see the node down: delivered within a minute
-        Row(name="RedisDown", severity="critical", scope="node", for_=c.after(1), panel="cachewatch-node/up",
-            expr=f"{c.m('redis_up')} == 0", test=c.gauge_case("redis_up", fire="1 0x20", quiet="1x20"),
-            summary="Redis node is down",
-            description="{{ $labels.instance }} ({{ $labels.cluster }}/{{ $labels.shard }}, {{ $labels.role }}) "
-                        "does not answer the exporter.",
-            runbook_text="Check the process and host (systemctl status, dmesg for OOM kills), then the exporter's "
-                         "redis_exporter_last_scrape_error reason."),
         Row(name="RedisScrapeFailing", severity="warning", scope="node", for_="2m", panel="cachewatch-exporter/scrapes",
             expr=f"{c.m('up')} == 0", test=c.gauge_case("up", fire="0x20", quiet="1x20"),
             summary="Prometheus cannot scrape a Redis target through the exporter",

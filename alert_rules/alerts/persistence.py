@@ -1,28 +1,17 @@
-"""persistence.yml: failed RDB saves and AOF writes, and (when the spec asks) no recent backup."""
+"""persistence.yml: (when the spec asks) no recent backup. Failed RDB saves and AOF writes are health checks
+(cachewatch/checks/persistence.py): their alerts are in checks.yml."""
 
 from __future__ import annotations
 
 from cachewatch.alert_rules.alerts.rows import Ctx, Row
 from cachewatch.promql import num
 
-BGSAVE, LAST_SAVE = "redis_rdb_last_bgsave_status", "redis_rdb_last_save_timestamp_seconds"
-AOF_WRITE, AOF_REWRITE = "redis_aof_last_write_status", "redis_aof_last_bgrewrite_status"
+LAST_SAVE = "redis_rdb_last_save_timestamp_seconds"
 PANEL = "cachewatch-node/persistence"
 
 
 def rows(c: Ctx) -> list[Row]:
-    return [
-        Row(name="RedisBgsaveFailed", severity="warning", scope="node", for_="5m", panel=PANEL,
-            expr=f"{c.m(BGSAVE)} == 0", test=c.gauge_case(BGSAVE, fire="0x20", quiet="1x20"),
-            summary="A Redis background save failed", description="The last RDB save of {{ $labels.instance }} failed.",
-            runbook_text="Check disk space and the Redis log (fork failures: vm.overcommit_memory)."),
-        Row(name="RedisAofWriteFailed", severity="warning", scope="node", for_="5m", panel=PANEL,
-            expr=f"{c.m(AOF_WRITE)} == 0 or {c.m(AOF_REWRITE)} == 0",
-            test=c.gauge_case(AOF_WRITE, fire="0x20", quiet="1x20"), summary="Redis AOF writing failed",
-            description="AOF writing or rewriting fails on {{ $labels.instance }}.",
-            runbook_text="Check disk space and permissions of the AOF directory."),
-        *([no_recent_backup(c, c.t.no_backup_hours)] if c.t.no_backup_hours else []),
-    ]
+    return [no_recent_backup(c, c.t.no_backup_hours)] if c.t.no_backup_hours else []
 
 
 def no_recent_backup(c: Ctx, hours: float) -> Row:

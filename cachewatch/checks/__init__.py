@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cachewatch.checks import configuration, memory, network, performance, persistence, replication, security
-from cachewatch.checks.model import Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier, index
+from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier, index
 
 CHECKS: Mapping[str, Check] = index((*memory.CHECKS, *replication.CHECKS, *network.CHECKS, *performance.CHECKS,
                                      *persistence.CHECKS, *configuration.CHECKS, *security.CHECKS))
@@ -19,4 +19,5 @@ CONFIG_KEYS = ("save", "appendonly", "stop-writes-on-bgsave-error", "latency-mon
                "slowlog-log-slower-than", "slowlog-max-len", "tcp-keepalive", "protected-mode", "bind",
                "enable-debug-command", "enable-module-command", "maxmemory", "maxmemory-policy", "repl-backlog-size")
 
-__all__ = ["CHECKS", "CONFIG_KEYS", "Category", "Check", "FromMetrics", "Severity", "Snapshot", "Thresholds", "Tier"]
+__all__ = ["CHECKS", "CONFIG_KEYS", "AlertAs", "Category", "Check", "FromMetrics", "Severity", "Snapshot", "Thresholds",
+           "Tier"]

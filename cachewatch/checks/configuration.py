@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from cachewatch.checks.measures import flag
-from cachewatch.checks.model import Category, Check, Thresholds, Tier
+from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Thresholds, Tier
 
 CONFIGURATION, CHEAP = Category.CONFIGURATION, Tier.CHEAP
 PANEL = "cachewatch-health/configuration"
@@ -17,7 +17,14 @@ CHECKS: tuple[Check, ...] = (
         measure=lambda s, p: flag(s.info.get("maxmemory_policy") == "noeviction"), kinds=("cache",),
         title="A cache does not evict", trigger="maxmemory-policy noeviction on a cache",
         why="When memory is full, writes fail instead of old keys making room.",
-        fix="CONFIG SET maxmemory-policy allkeys-lru (or allkeys-lfu)."),
+        fix="CONFIG SET maxmemory-policy allkeys-lru (or allkeys-lfu).",
+        metrics=FromMetrics(expr='redis_instance_info{node:maxmemory_policy="noeviction"}',
+                            panel="cachewatch-security/config", labels={"maxmemory_policy": "noeviction"},
+                            fire={'redis_instance_info{maxmemory_policy="noeviction"}': 1}, fire_value=1,
+                            quiet={'redis_instance_info{maxmemory_policy="allkeys-lru"}': 1},
+                            description="{{ $labels.instance }} uses maxmemory-policy noeviction: writes fail when "
+                                        "memory is full.",
+                            alerts={Severity.WARNING: AlertAs(name="RedisNoEvictionPolicy", for_="30m")})),
     row(id="cfg.latency_monitor_off", unit="bool", thresholds=Thresholds(info=1),
         measure=lambda s, p: flag(s.config.get("latency-monitor-threshold", "0") == "0"), needs=frozenset({"config"}),
         title="The latency monitor is off", trigger="latency-monitor-threshold is 0 (the default)",

@@ -4,6 +4,13 @@ A check is data (id, category, cost tier, thresholds, unit, texts, panel) plus o
 over a ``Snapshot`` (what one pipelined round trip to a node returned) and, for checks that need a rate, the
 previous snapshot. The health part evaluates the table; the rules, the docs and the health dashboard read the
 same rows, so no check is written twice.
+
+Where the exporter's metrics express the measure, ``FromMetrics`` holds the same measure in PromQL and how each
+level is alerted on (``AlertAs``). A level's value comes, last one winning, from: the row; the spec's
+``thresholds`` field the level's ``AlertAs.threshold`` names (fleet-wide, then the cluster's ``thresholds:``),
+so the spec's alert thresholds set the check's level; the spec's ``checks:`` override of that level (fleet, then
+cluster). A bound level's row value is the spec field's default (tests/alert_rules pin it), so docs/checks.md
+states what applies when the spec sets nothing. ``Check.levels`` applies these rules.
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from string import Formatter
+
+from cachewatch.promql import num
 
 
 class Category(StrEnum):
@@ -83,15 +93,56 @@ class Thresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FromMetrics:
-    """The same measure computed by Prometheus from the exporter's metrics, so a rule can alert on it."""
+class AlertAs:
+    """How Prometheus alerts on one level of a check. The name is stable (routes, silences and runbooks use it);
+    ``severity`` is set only where routing wants the alert milder than the level (a cache without maxmemory makes
+    the node unhealthy, but is a ticket, not a page); ``threshold`` names the spec ``Thresholds`` field that sets
+    the level (see the module docstring)."""
 
-    expr: str  # PromQL of the measured value per node; "{node}" stands for the node selector
-    fire: Mapping[str, float]  # a test node's metric values at which the check reaches its highest level
+    name: str
+    severity: Severity | None = None  # None: the level's own
+    for_: str | int = "5m"  # a Prometheus duration, or that many scrape/evaluation periods (follows the spec)
+    threshold: str = ""
+
+
+class _Node:
+    """``{node}`` in a FromMetrics expression: the node selector's matchers; ``{node:a="b"}`` adds matchers."""
+
+    def __init__(self, *matchers: str) -> None:
+        self.matchers = [m for m in matchers if m]
+
+    def __format__(self, extra: str) -> str:
+        return "{" + ", ".join([*self.matchers, *([extra] if extra else [])]) + "}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FromMetrics:
+    """The same measure computed by Prometheus from the exporter's metrics, so a rule can alert on it.
+
+    ``expr`` is PromQL of the measured value per node: ``{node}`` stands for the node selector's matchers,
+    ``{node:a="b"}`` adds matchers, ``{<Thresholds field>}`` is that spec threshold (a parameter of the measure,
+    not a level). Test series (``fire``, ``quiet``) map a metric, optionally with labels (``name{a="b"}``), to a
+    constant value or to ``"start+step"`` per minute (counters); ``fire`` lies beyond every valid level.
+    """
+
+    expr: str
+    fire: Mapping[str, float | str]  # series at which every alerted level fires
     fire_value: float  # the measured value those give (what the alert's description prints)
-    quiet: Mapping[str, float]  # values at which the check passes
+    quiet: Mapping[str, float | str]  # series at which the check passes
     panel: str  # the dashboard panel an alert links to
-    for_: str = "5m"
+    labels: Mapping[str, str] = field(default_factory=dict)  # labels the fire case's result has beyond the node's
+    description: str = ""  # Go template; default: instance, title and value
+    scope: str = "node"  # what Alertmanager's inhibitions compare: node, shard, cluster
+    alerts: Mapping[Severity, AlertAs] | None = None  # None: every level, named after the id (RedisMaxmemoryVsHost)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The spec thresholds the expression reads (its placeholders other than ``node``)."""
+        return tuple(dict.fromkeys(name for _, name, _, _ in Formatter().parse(self.expr) if name and name != "node"))
+
+    def query(self, *matchers: str, thresholds: object = None) -> str:
+        """The expression for the nodes ``matchers`` select, with the spec thresholds it reads filled in."""
+        return self.expr.format(node=_Node(*matchers), **{p: num(getattr(thresholds, p)) for p in self.params})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +164,18 @@ class Check:
     lower_is_worse: bool = False
     panel: str = "cachewatch-health/checks"
     metrics: FromMetrics | None = None  # set where the exporter's metrics express the measure: a rule is generated
+
+    @property
+    def bound(self) -> Mapping[str, str]:
+        """Level → the spec ``Thresholds`` field that sets it."""
+        alerts = (self.metrics.alerts or {}) if self.metrics else {}
+        return {level.value: a.threshold for level, a in alerts.items() if a.threshold}
+
+    def levels(self, thresholds: object = None, override: Mapping[str, float | None] | None = None) -> Thresholds:
+        """The levels in force: the row's, then the spec's ``thresholds`` (``thresholds``, a spec Thresholds) for
+        the bound levels, then the spec's ``checks:`` override (``CheckLevels.given()``)."""
+        spec = {level: getattr(thresholds, name) for level, name in self.bound.items()} if thresholds else {}
+        return self.thresholds.overridden(spec).overridden(override or {})
 
     def severity(self, value: float, thresholds: Thresholds | None = None) -> Severity | None:
         """The severity ``value`` reaches against ``thresholds`` (the row's own by default), or None."""

@@ -5,16 +5,21 @@ from __future__ import annotations
 from functools import partial
 
 from cachewatch.checks.measures import flag, growth, ratio
-from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier
 
 NETWORK, CHEAP = Category.NETWORK, Tier.CHEAP
+WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
+CLIENTS, SLOTS = "cachewatch-node/clients", "cachewatch-cluster/slots"
 
 
 def _cluster_state(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    return flag(snap.cluster_info.get("cluster_state") != "ok") if snap.info.get("cluster_enabled") == "1" else None
+
+
+def _cluster_slots_fail(snap: Snapshot, prev: Snapshot | None) -> float | None:
     if snap.info.get("cluster_enabled") != "1":
         return None
-    info = snap.cluster_info
-    return flag(info.get("cluster_state") != "ok" or int(info.get("cluster_slots_fail", 0) or 0) > 0)
+    return float(int(snap.cluster_info.get("cluster_slots_fail", 0) or 0))
 
 
 PANEL = "cachewatch-health/network"
@@ -28,24 +33,62 @@ CHECKS: tuple[Check, ...] = (
         trigger="connect, TLS, AUTH or the round trip fails or misses the deadline (the report names the phase)",
         why="Clients cannot use it: every request to it fails or waits for a timeout.",
         fix="Check that redis-server runs and listens, the network path and firewall, TLS settings and the "
-            "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD)."),
+            "credentials (--redis-user, --redis-password-file, REDIS_PASSWORD).",
+        # Prometheus sees the same through the exporter; two evaluations in a row: delivered within a minute
+        metrics=FromMetrics(expr="redis_up{node} == bool 0", panel="cachewatch-node/up", fire={"redis_up": 0},
+                            fire_value=1, quiet={"redis_up": 1},
+                            description="{{ $labels.instance }} ({{ $labels.cluster }}/{{ $labels.shard }}, "
+                                        "{{ $labels.role }}) does not answer the exporter.",
+                            alerts={CRITICAL: AlertAs(name="RedisDown", for_=1)})),
     row(id="net.maxclients", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
         measure=lambda s, p: ratio(s, "connected_clients", "maxclients"), title="Connections are close to maxclients",
-        trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95",
+        trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95 (spec: thresholds.connections_warning_ratio / "
+                "connections_critical_ratio)",
         why="At maxclients new connections are refused: application instances fail to start or reconnect.",
-        fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards."),
+        fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards.",
+        metrics=FromMetrics(
+            expr="redis_connected_clients{node} / (redis_config_maxclients{node} > 0)", panel=CLIENTS,
+            fire={"redis_connected_clients": 1000, "redis_config_maxclients": 1000}, fire_value=1,
+            quiet={"redis_connected_clients": 10, "redis_config_maxclients": 1000},
+            description="{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
+            alerts={WARNING: AlertAs(name="RedisConnectionsHigh", threshold="connections_warning_ratio"),
+                    CRITICAL: AlertAs(name="RedisConnectionsHighCritical", for_="2m",
+                                      threshold="connections_critical_ratio")})),
     row(id="net.rejected_connections", unit="count", thresholds=Thresholds(critical=1),
         measure=lambda s, p: growth(s, p, "rejected_connections"), title="Connections are refused",
         trigger="rejected_connections grew between two checks",
-        why="Clients are refused because maxclients is reached.", fix="See net.maxclients."),
+        why="Clients are refused because maxclients is reached.", fix="See net.maxclients.",
+        metrics=FromMetrics(expr="increase(redis_rejected_connections_total{node}[5m])", panel=CLIENTS,
+                            fire={"redis_rejected_connections_total": "0+1"}, fire_value=5,
+                            quiet={"redis_rejected_connections_total": "3+0"},
+                            description='{{ $labels.instance }} rejected {{ $value | printf "%.0f" }} connections in '
+                                        "5 minutes.",
+                            alerts={CRITICAL: AlertAs(name="RedisRejectedConnections", severity=WARNING,
+                                                      for_="1m")})),
     row(id="net.loading", unit="bool", thresholds=Thresholds(critical=1),
         measure=lambda s, p: flag(s.info.get("loading") == "1" or s.info.get("async_loading") == "1"),
         title="The node is loading its dataset", trigger="loading:1 or async_loading:1",
         why="It answers LOADING errors until done.",
-        fix="Wait; a cache should not load large snapshots at start (see pers.cache_persistence_on)."),
+        fix="Wait; a cache should not load large snapshots at start (see pers.cache_persistence_on).",
+        metrics=FromMetrics(expr="(redis_loading_dump_file{node} == 1) or (redis_async_loading{node} == 1)",
+                            panel="cachewatch-node/up", fire={"redis_loading_dump_file": 1}, fire_value=1,
+                            quiet={"redis_loading_dump_file": 0, "redis_async_loading": 0})),
     row(id="net.cluster_state", unit="bool", thresholds=Thresholds(critical=1), measure=_cluster_state,
         needs=frozenset({"cluster"}), title="Redis Cluster reports a failed state",
-        trigger="CLUSTER INFO cluster_state is not ok, or cluster_slots_fail > 0",
-        why="Some slots are not served: commands for their keys fail.",
-        fix="CLUSTER NODES: restore the failed primary or reassign its slots."),
+        trigger="CLUSTER INFO cluster_state is not ok", why="Some slots are not served: commands for their keys fail.",
+        fix="CLUSTER NODES: restore the failed primary or reassign its slots (see net.cluster_slots_fail).",
+        metrics=FromMetrics(expr="redis_cluster_state{node} == bool 0", panel=SLOTS, scope="cluster",
+                            fire={"redis_cluster_state": 0}, fire_value=1, quiet={"redis_cluster_state": 1},
+                            description="{{ $labels.instance }} reports cluster_state:fail for {{ $labels.cluster }}.",
+                            alerts={CRITICAL: AlertAs(name="RedisClusterStateNotOk", for_="2m")})),
+    row(id="net.cluster_slots_fail", unit="count", thresholds=Thresholds(critical=1), measure=_cluster_slots_fail,
+        needs=frozenset({"cluster"}), title="Redis Cluster has failed slots",
+        trigger="CLUSTER INFO cluster_slots_fail > 0",
+        why="A primary and all its replicas are down: commands for keys in those slots fail.",
+        fix="Restore a node of the failed shard, or reassign its slots (CLUSTER NODES shows which).",
+        metrics=FromMetrics(expr="redis_cluster_slots_fail{node}", panel=SLOTS, scope="cluster",
+                            fire={"redis_cluster_slots_fail": 100}, fire_value=100,
+                            quiet={"redis_cluster_slots_fail": 0},
+                            description="{{ $labels.instance }} sees {{ $value }} failed slots.",
+                            alerts={CRITICAL: AlertAs(name="RedisClusterSlotsFail", for_="2m")})),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from cachewatch.checks.measures import BLOCKING_COMMANDS, server_time
-from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+from cachewatch.checks.model import Category, Check, FromMetrics, Snapshot, Thresholds, Tier
 
 PERFORMANCE, CHEAP = Category.PERFORMANCE, Tier.CHEAP
 RECENT_SECONDS = 60  # what "now" means for slow-log entries and latency spikes
@@ -31,7 +31,7 @@ def _eventloop_busy(snap: Snapshot, prev: Snapshot | None) -> float | None:
     return None if duration is None or cycles is None else duration * cycles / 1e6
 
 
-PANEL = "cachewatch-health/performance"
+PANEL, LATENCY = "cachewatch-health/performance", "cachewatch-node/latency"
 row = partial(Check, category=PERFORMANCE, tier=CHEAP, panel=PANEL)  # the fields every row here shares
 
 CHECKS: tuple[Check, ...] = (
@@ -44,10 +44,24 @@ CHECKS: tuple[Check, ...] = (
         measure=_latency_spikes, needs=frozenset({"latency"}), title="Redis recorded a latency spike",
         trigger="LATENCY LATEST: a spike within the last minute ≥ 100 ms / ≥ 1 s (needs latency-monitor-threshold)",
         why="A fork, a slow disk or an expensive command stalled the event loop.",
-        fix="LATENCY DOCTOR names the cause per event (fork: smaller dataset or better host; aof: disk)."),
+        fix="LATENCY DOCTOR names the cause per event (fork: smaller dataset or better host; aof: disk).",
+        # the spike's time grows with the clock in the fire case (recent), and stays at 0 in the quiet one (old)
+        metrics=FromMetrics(
+            expr="max without (event_name) (redis_latency_spike_duration_seconds{node} and "
+                 f"(time() - redis_latency_spike_last{{node}}) < {RECENT_SECONDS})", panel=LATENCY,
+            fire={'redis_latency_spike_duration_seconds{event_name="command"}': 5,
+                  'redis_latency_spike_last{event_name="command"}': "0+60"}, fire_value=5,
+            quiet={'redis_latency_spike_duration_seconds{event_name="command"}': 5,
+                   'redis_latency_spike_last{event_name="command"}': "0+0"})),
     row(id="perf.eventloop_busy", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
         measure=_eventloop_busy, title="The event loop is saturated",
         trigger="instantaneous_eventloop_duration_usec × cycles per second ≥ 0.8 / ≥ 0.95 of a core (Redis 7.2+)",
         why="The main thread has no idle time left: latency grows with every extra request.",
-        fix="Spread keys over more shards, enable io-threads, or remove expensive commands."),
+        fix="Spread keys over more shards, enable io-threads, or remove expensive commands.",
+        metrics=FromMetrics(expr="redis_instantaneous_eventloop_duration_usec{node} * "
+                                 "redis_instantaneous_eventloop_cycles_per_sec{node} / 1e6", panel=LATENCY,
+                            fire={"redis_instantaneous_eventloop_duration_usec": 1000,
+                                  "redis_instantaneous_eventloop_cycles_per_sec": 1000}, fire_value=1,
+                            quiet={"redis_instantaneous_eventloop_duration_usec": 10,
+                                   "redis_instantaneous_eventloop_cycles_per_sec": 1000})),
 )

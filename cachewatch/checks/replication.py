@@ -6,10 +6,19 @@ from __future__ import annotations
 from functools import partial
 
 from cachewatch.checks.measures import flag, growth, is_replica, replicas
-from cachewatch.checks.model import Category, Check, Snapshot, Thresholds, Tier
+from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier
 
 REPLICATION, CHEAP = Category.REPLICATION, Tier.CHEAP
-PANEL = "cachewatch-health/replication"
+WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
+PANEL, ALERT_PANEL = "cachewatch-health/replication", "cachewatch-cluster/replication"
+# the test node as a replica (master_* labels), and a replica the test node reports (slave_* labels)
+AS_REPLICA = {"role": "replica", "master_host": "10.9.9.1", "master_port": "6379"}
+ITS_REPLICA = {"slave_ip": "10.9.9.2", "slave_port": "6379", "slave_state": "online"}
+
+
+def _labelled(name: str, labels: dict[str, str]) -> str:
+    """A test series key: ``name{a="b", ...}``."""
+    return name + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
 def _link_down(snap: Snapshot, prev: Snapshot | None) -> float | None:
@@ -41,25 +50,62 @@ CHECKS: tuple[Check, ...] = (
     row(id="repl.link_down", unit="bool", thresholds=Thresholds(critical=1), measure=_link_down,
         title="A replica lost its primary", trigger="a replica's master_link_status is not up",
         why="The replica serves stale data, and a failover to it would lose writes.",
-        fix="Check the primary, the network, and the replica's log (a backlog too small forces full resyncs)."),
+        fix="Check the primary, the network, and the replica's log (a backlog too small forces full resyncs).",
+        metrics=FromMetrics(expr="redis_master_link_up{node} == bool 0", panel=ALERT_PANEL, labels=AS_REPLICA,
+                            fire={_labelled("redis_master_link_up", AS_REPLICA): 0}, fire_value=1,
+                            quiet={_labelled("redis_master_link_up", AS_REPLICA): 1},
+                            description="Replica {{ $labels.instance }} has no link to its primary "
+                                        "{{ $labels.master_host }}:{{ $labels.master_port }}.",
+                            alerts={CRITICAL: AlertAs(name="RedisReplicationLinkDown", for_=4)})),
     row(id="repl.ack_lag", unit="seconds", thresholds=Thresholds(warning=5, critical=30), measure=_ack_lag,
         title="A replica has not acknowledged for a while",
-        trigger="the largest slaveN lag (seconds since its last ACK) ≥ 5 / ≥ 30",
+        trigger="the largest slaveN lag (seconds since its last ACK) ≥ 5 / ≥ 30 (spec: "
+                "thresholds.replication_lag_seconds; only this level is alerted on, as a warning)",
         why="The link is stalling: the replica may be overloaded or the network dropping.",
-        fix="Check the replica's CPU and disk and the network; see repl.lag_bytes for the data delay."),
+        fix="Check the replica's CPU and disk and the network; see repl.lag_bytes for the data delay.",
+        metrics=FromMetrics(expr="redis_connected_slave_lag_seconds{node}", panel=ALERT_PANEL, labels=ITS_REPLICA,
+                            fire={_labelled("redis_connected_slave_lag_seconds", ITS_REPLICA): 3600},
+                            fire_value=3600, quiet={_labelled("redis_connected_slave_lag_seconds", ITS_REPLICA): 0},
+                            description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of "
+                                        "{{ $labels.instance }} last acknowledged {{ $value }}s ago.",
+                            alerts={CRITICAL: AlertAs(name="RedisReplicationLagSeconds", severity=WARNING,
+                                                      threshold="replication_lag_seconds")})),
     row(id="repl.lag_bytes", unit="ratio", thresholds=Thresholds(warning=0.5, critical=1), measure=_lag_bytes,
         title="A replica is far behind in the replication stream",
-        trigger="(master_repl_offset − slowest replica offset) / repl_backlog_size ≥ 0.5 / ≥ 1",
+        trigger="(master_repl_offset − slowest replica offset) / repl_backlog_size ≥ 0.5 / ≥ 1 (only the warning "
+                "is alerted on)",
         why="Past the backlog, the replica's next reconnect is a full resync: a fork and a full copy.",
-        fix="Raise repl-backlog-size; find the write burst; check the replica's disk (AOF) and network."),
+        fix="Raise repl-backlog-size; find the write burst; check the replica's disk (AOF) and network.",
+        metrics=FromMetrics(
+            expr="(redis_master_repl_offset{node} - on (instance) group_right redis_connected_slave_offset_bytes{node})"
+                 " / on (instance) group_left () (redis_replication_backlog_bytes{node} > 0)",
+            panel=ALERT_PANEL, labels=ITS_REPLICA,
+            fire={"redis_master_repl_offset": 4e6, _labelled("redis_connected_slave_offset_bytes", ITS_REPLICA): 1e6,
+                  "redis_replication_backlog_bytes": 1e6}, fire_value=3,
+            quiet={"redis_master_repl_offset": 4e6, _labelled("redis_connected_slave_offset_bytes", ITS_REPLICA): 4e6,
+                   "redis_replication_backlog_bytes": 1e6},
+            description="Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} is "
+                        "{{ $value | humanizePercentage }} of the replication backlog behind.",
+            alerts={WARNING: AlertAs(name="RedisReplicationLagBytes")})),
     row(id="repl.replica_not_online", unit="bool", thresholds=Thresholds(warning=1), measure=_replica_not_online,
         title="A replica is connected but not online",
         trigger="a slaveN state other than online (wait_bgsave, send_bulk)",
         why="It is still syncing and serves no current data.",
-        fix="Wait for the sync; if it repeats, see repl.full_sync."),
+        fix="Wait for the sync; if it repeats, see repl.full_sync.",
+        metrics=FromMetrics(
+            expr="count without (slave_ip, slave_port, slave_state) "
+                 '(redis_connected_slave_offset_bytes{node:slave_state!="online"})', panel=ALERT_PANEL,
+            fire={_labelled("redis_connected_slave_offset_bytes", {**ITS_REPLICA, "slave_state": "wait_bgsave"}): 0},
+            fire_value=1, quiet={_labelled("redis_connected_slave_offset_bytes", ITS_REPLICA): 0},
+            description="{{ $labels.instance }} has {{ $value }} replicas connected but not online (still syncing).")),
     row(id="repl.full_sync", unit="count", thresholds=Thresholds(warning=1),
         measure=lambda s, p: growth(s, p, "sync_full"), title="Full resyncs happen",
         trigger="sync_full grew between two checks",
         why="Each full resync forks the primary and copies the whole dataset.",
-        fix="Raise repl-backlog-size and repl-timeout; check replica stability."),
+        fix="Raise repl-backlog-size and repl-timeout; check replica stability.",
+        metrics=FromMetrics(expr="increase(redis_replica_resyncs_full{node}[5m])", panel=ALERT_PANEL,
+                            fire={"redis_replica_resyncs_full": "0+1"}, fire_value=5,
+                            quiet={"redis_replica_resyncs_full": "2+0"},
+                            description='{{ $labels.instance }} served {{ $value | printf "%.0f" }} full resyncs in '
+                                        "5 minutes.")),
 )

@@ -221,8 +221,10 @@ class Thresholds(Strict):
     connections_warning_ratio: float = Field(0.8, gt=0, le=1, description="connected_clients / maxclients")
     connections_critical_ratio: float = Field(0.95, gt=0, le=1)
     blocked_clients: int = Field(50, gt=0)
-    replication_lag_bytes: int = Field(16 << 20, gt=0)
     replication_lag_seconds: float = Field(30.0, gt=0)
+    replication_delay_warning_seconds: float = Field(1.0, gt=0, description="heartbeat delay to a replica "
+                                                     "(/probe?module=replication)")
+    replication_delay_critical_seconds: float = Field(10.0, gt=0)
     no_backup_hours: float | None = Field(None, gt=0, description="alert when no RDB save for this long; None: off")
     latency_p95_seconds: float = Field(0.002, gt=0)
     latency_p99_seconds: float = Field(0.010, gt=0)
@@ -234,11 +236,21 @@ class Thresholds(Strict):
     auth_failures_per_second: float = Field(0.5, gt=0)
     exporter_scrape_seconds: float = Field(1.0, gt=0, description="exporter slow above this")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced(cls, data: object) -> object:
+        if isinstance(data, dict) and "replication_lag_bytes" in data:
+            raise ValueError("replication_lag_bytes was replaced by the health check repl.lag_bytes, a share of "
+                             "repl-backlog-size (past 1 the next reconnect is a full resync): set "
+                             "checks: {repl.lag_bytes: {warning: 0.5}} instead")
+        return data
+
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         for low, high in (("memory_warning_ratio", "memory_critical_ratio"),
                           ("connections_warning_ratio", "connections_critical_ratio"),
-                          ("latency_p95_seconds", "latency_p99_seconds")):
+                          ("latency_p95_seconds", "latency_p99_seconds"),
+                          ("replication_delay_warning_seconds", "replication_delay_critical_seconds")):
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not exceed {high}")
         return self
@@ -284,6 +296,15 @@ class Intervals(Strict):
 
     group_wait: Duration = Field(10.0, le=30, description="critical alerts must be delivered within a minute")
     group_interval: Duration = 30.0
+    probe: Duration = Field(30.0, description="how often Prometheus probes each node (/probe: health checks, "
+                                              "replication heartbeat)")
+    probe_timeout: Duration = Field(15.0, description="deadline of one probe (at most probe)")
+
+    @model_validator(mode="after")
+    def _probe_timeout_fits(self) -> Intervals:
+        if self.probe_timeout > self.probe:
+            raise ValueError("probe_timeout must not exceed probe (Prometheus refuses it)")
+        return self
 
 
 class Retention(Strict):
@@ -428,6 +449,9 @@ class FleetSpec(Strict):
             problems += [f"slo {slo.name} names unknown cluster {c!r}" for c in slo.clusters if c not in names]
             if slo.team and slo.team not in teams:
                 problems.append(f"slo {slo.name} names unknown team {slo.team!r}")
+        if self.thresholds.replication_delay_critical_seconds >= self.intervals.probe_timeout:
+            problems.append("thresholds.replication_delay_critical_seconds must be below intervals.probe_timeout: "
+                            "a probe cannot measure a delay longer than its deadline")
         if self.platform_team and self.platform_team not in teams:
             problems.append(f"platform_team names unknown team {self.platform_team!r}")
         for window in self.maintenance:

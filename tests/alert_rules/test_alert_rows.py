@@ -35,7 +35,7 @@ def with_variants() -> FleetSpec:
     """The fleet example with clusters on their own thresholds (two sets, one of two clusters) and backups on."""
     doc = load_spec(EXAMPLES["fleet"]).model_dump()
     clusters = [c for region in doc["regions"] for c in region["clusters"]]
-    clusters[0]["thresholds"] = {"memory_warning_ratio": 0.7, "no_backup_hours": 6, "blocked_clients": 7}
+    clusters[0]["thresholds"] = {"exporter_scrape_seconds": 2.5, "no_backup_hours": 6, "blocked_clients": 7}
     for c in clusters[1:4:2]:
         c["thresholds"] = {"latency_p95_seconds": 0.0015, "evictions_per_second": 33.3, "replication_lag_seconds": 12.5}
     doc["thresholds"] |= {"no_backup_hours": 24.5, "hit_ratio_min": 0.9, "eviction_ratio": 0.07}
@@ -82,10 +82,10 @@ def test_scope_is_given_once_and_reaches_the_rule_labels() -> None:
 
 def test_derived_descriptions_name_the_test_node() -> None:
     spec = load_spec(EXAMPLES["small"])
-    down = next(a for a in alerts_of(alerts.groups(spec)) if a.name == "RedisDown")
-    assert expected_description(down).startswith("10.9.9.9:6379 (") and "{{" not in expected_description(down)
-    slots = next(a for a in alerts_of(alerts.groups(spec)) if a.name == "RedisClusterSlotsFail")
-    assert expected_description(slots) == "10.9.9.9:6379 sees 100 failed slots."
+    missing = next(a for a in alerts_of(alerts.groups(spec)) if a.name == "RedisReplicasMissing")
+    assert expected_description(missing).startswith("Primary 10.9.9.9:6379 of shard s0")
+    pfail = next(a for a in alerts_of(alerts.groups(spec)) if a.name == "RedisClusterSlotsPfail")
+    assert expected_description(pfail) == "10.9.9.9:6379 sees 10 slots in PFAIL."
 
 
 @pytest.mark.parametrize("spec_name", ["variants"])

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from cachewatch.alert_rules.contribution import rule_groups
 from cachewatch.catalog import CATALOG, Source
 from cachewatch.catalog.lint import base_family, metric_names
+from cachewatch.checks import CHECKS, Category
 from cachewatch.dashboards import provisioning
 from cachewatch.dashboards.contribution import contribution
 from cachewatch.dashboards.generate import dashboards, to_json
@@ -23,8 +24,8 @@ from cachewatch.spec import load_spec
 from tests.support.paths import ROOT
 
 EXAMPLES = ("small", "fleet")
-UIDS = {"cachewatch-fleet", "cachewatch-node", "cachewatch-cluster", "cachewatch-exporter", "cachewatch-security",
-        "cachewatch-slo", "cachewatch-app"}
+UIDS = {"cachewatch-fleet", "cachewatch-node", "cachewatch-cluster", "cachewatch-health", "cachewatch-exporter",
+        "cachewatch-security", "cachewatch-slo", "cachewatch-app"}
 NODE_VARS = ('region=~"$region"', 'cluster=~"$cluster"', 'instance=~"$instance"')
 
 
@@ -102,6 +103,8 @@ def test_every_query_applies_the_variables(boards):
                 continue  # reported by the catalog test
             if fam.source is Source.EXPORTER_SELF:
                 need = ('job="cachewatch-exporter"',)
+            elif fam.source is Source.EXPORTER and fam.group == "probe":  # served by /probe: job redis-probe
+                need = ('job="redis-probe"', *NODE_VARS)
             elif fam.source is Source.EXPORTER:
                 need = ('job="redis"', *NODE_VARS)
             elif fam.source is Source.CLIENT:
@@ -146,6 +149,29 @@ def test_every_alert_links_to_an_existing_panel(spec, boards):
         assert panel_id in {p["id"] for p in panels(boards[uid])}, f"{alert.name}: {alert.panel}"
         for var in alert.dashboard_vars:
             assert var in {v["name"] for v in boards[uid]["templating"]["list"]}, f"{alert.name}: var-{var}"
+
+
+def test_every_check_links_to_an_existing_panel(boards):
+    """The check table's rows name the panel that shows them (and, with metrics, the one their alert links to)."""
+    for check in CHECKS.values():
+        for panel in (check.panel, *([check.metrics.panel] if check.metrics else [])):
+            uid, panel_id = resolve(panel)
+            assert panel_id in {p["id"] for p in panels(boards[uid])}, f"{check.id}: {panel}"
+
+
+def test_health_board_has_a_panel_per_check_category_naming_its_checks(boards):
+    """A check's alert opens its category's panel: that panel draws the category's checks and names them."""
+    by_id = {p["id"]: p for p in panels(boards["cachewatch-health"])}
+    keys = PANEL_IDS["cachewatch-health"]
+    for category in Category:
+        panel = by_id[keys[category.value]]
+        assert all(f'category="{category.value}"' in t["expr"] for t in panel["targets"]), category
+        assert all(c.id in panel["description"] for c in CHECKS.values() if c.category is category), category
+    matrix = by_id[keys["states"]]
+    assert "redis_health_state" in matrix["targets"][0]["expr"]
+    [grouping] = matrix["transformations"]
+    assert grouping["id"] == "groupingToMatrix"
+    assert (grouping["options"]["rowField"], grouping["options"]["columnField"]) == ("instance", "state")
 
 
 def test_panel_table_is_fully_used(boards):

@@ -18,12 +18,24 @@ from pathlib import Path
 import pytest
 
 from cachewatch.local_redis import free_port, require_binary, start_redis, start_replica
-from cachewatch.spec import Cluster, Escalation, FleetSpec, Intervals, Links, Node, Region, Team, WebhookChannel
+from cachewatch.spec import (
+    Cluster,
+    Escalation,
+    FleetSpec,
+    Intervals,
+    Links,
+    Node,
+    Region,
+    Team,
+    Thresholds,
+    WebhookChannel,
+)
 from cachewatch.spec.model import ExporterDeployment
 from tests.support.exporter_process import start_exporter
 from tests.support.specs import generate
 
 CACHE_ARGS = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")  # configured like a real cache
+PASSWORD = "alerting-e2e-pw-5d1e"  # a node without one is not healthy (sec.nopass_user is critical)
 
 
 class Webhook:
@@ -76,11 +88,13 @@ def wait_for(check, timeout: float, step: float = 0.25):
 def stack(tmp_path: Path):
     """Redis primary + replica, the exporter, Prometheus and Alertmanager from a generated spec, a webhook."""
     processes: list[subprocess.Popen] = []
-    primary = start_redis(*CACHE_ARGS)
+    primary = start_redis(*CACHE_ARGS, password=PASSWORD)
     replica = start_replica(primary)
     replica.cli("CONFIG", "SET", "maxmemory", "64mb")
     replica.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
-    exporter = start_exporter("--allow-target", "127.0.0.1:*")
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({f"redis://{node.addr}": PASSWORD for node in (primary, replica)}))
+    exporter = start_exporter("--allow-target", "127.0.0.1:*", "--password-file", str(passwords))
     hook = Webhook()
     am_port, prom_port = free_port(), free_port()
     spec = FleetSpec(
@@ -91,7 +105,9 @@ def stack(tmp_path: Path):
         teams=[Team(name="oncall", channels={"hook": WebhookChannel(url=f"http://127.0.0.1:{hook.port}/")},
                     escalation=Escalation(critical=["hook"], warning=["hook"], info=["hook"],
                                           warning_only_in_business_hours=False))],
-        intervals=Intervals(scrape=1, scrape_timeout=0.9, evaluation=1, group_wait=1, group_interval=2),
+        intervals=Intervals(scrape=1, scrape_timeout=0.9, evaluation=1, group_wait=1, group_interval=2, probe=1,
+                            probe_timeout=0.9),
+        thresholds=Thresholds(replication_delay_warning_seconds=0.3, replication_delay_critical_seconds=0.8),
         exporter=ExporterDeployment(addresses=[f"127.0.0.1:{exporter.port}"]),
         links=Links(alertmanager_urls=[f"127.0.0.1:{am_port}"]),
     )

@@ -41,6 +41,7 @@ from cachewatch.spec import (
     Node,
     Region,
     Team,
+    Thresholds,
     WebhookChannel,
 )
 from cachewatch.spec.model import ExporterDeployment
@@ -161,7 +162,9 @@ def live(tmp_path_factory):
         slos=[SLO(name="cache-availability", kind="availability", objective=99.9),
               SLO(name="cache-hits", kind="hit_ratio", objective=90, min_requests_per_second=0)],
         business=Business(cost_per_gb_hour=0.01, cost_per_node_hour=0.05),
-        intervals=Intervals(scrape=1, scrape_timeout=0.9, evaluation=1, group_wait=1, group_interval=2),
+        intervals=Intervals(scrape=1, scrape_timeout=0.9, evaluation=1, group_wait=1, group_interval=2, probe=1,
+                            probe_timeout=0.9),
+        thresholds=Thresholds(replication_delay_warning_seconds=0.3, replication_delay_critical_seconds=0.8),
         exporter=ExporterDeployment(addresses=[f"127.0.0.1:{exporter.port}"]),
         links=Links(alertmanager_urls=["127.0.0.1:9"]),
         applications=[Application(name=APP_NAME, team=APP_TEAM, targets=[f"127.0.0.1:{app.port}"])],

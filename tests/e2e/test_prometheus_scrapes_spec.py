@@ -41,7 +41,8 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
             for r in small.regions]})
     config = generate_config(spec, tmp_path)
     with prometheus(spec, config, tmp_path) as port:
-        targets = active_targets(port, tmp_path / "prometheus.log", want=3)
+        # 2 nodes through /scrape, 2 health probes, 1 replication probe (the primary), the exporter itself
+        targets = active_targets(port, tmp_path / "prometheus.log", want=6)
     redis = [t for t in targets if t["scrapePool"] == "redis"]
     want = expected_labels(spec)
     assert sorted(t["labels"]["instance"] for t in redis) == sorted(want)
@@ -55,14 +56,26 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
     [own] = [t for t in targets if t["scrapePool"] == "cachewatch-exporter"]
     assert own["labels"] == {"job": "cachewatch-exporter", "instance": exporter}
     assert own["scrapeUrl"] == f"http://{exporter}/metrics"
+    probes = {(t["labels"]["instance"], t["labels"]["module"]): t for t in targets if t["scrapePool"].startswith(
+        "redis-probe")}
+    primary = next(i for i in want if want[i]["role"] == "primary")
+    assert sorted(probes) == sorted([(i, "health") for i in want] + [(primary, "replication")])
+    for (instance, module), target in probes.items():
+        url = urlsplit(target["scrapeUrl"])
+        assert target["labels"] == {"job": "redis-probe", "instance": instance, "module": module, **want[instance]}
+        assert (url.netloc, url.path, target["scrapeInterval"], target["scrapeTimeout"]) == (
+            exporter, "/probe", "30s", "15s")
+        assert {k: v[0] for k, v in parse_qs(url.query).items()} == {
+            "target": target_url(spec, instance), "module": module, "kind": "cache",
+            **({"auth_module": "prod"} if tls else {})}
 
 
 def test_real_prometheus_puts_every_fleet_node_on_exactly_one_exporter(tmp_path: Path) -> None:
     spec = load_spec(EXAMPLES["fleet"])
     config = generate_config(spec, tmp_path)
     with prometheus(spec, config, tmp_path) as port:
-        targets = active_targets(port, tmp_path / "prometheus.log", want=120 + 3)
-    redis = [t for t in targets if t["scrapePool"].startswith("redis-")]
+        targets = active_targets(port, tmp_path / "prometheus.log", want=120 + 120 + 60 + 3)  # and the probes
+    redis = [t for t in targets if t["labels"]["job"] == "redis"]
     instances = [t["labels"]["instance"] for t in redis]
     assert len(instances) == 120 and set(instances) == set(expected_labels(spec))  # each node exactly once
     pools = {t["scrapePool"] for t in redis}

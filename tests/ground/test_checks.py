@@ -17,7 +17,7 @@ PREFIX = {Category.PERFORMANCE: "perf", Category.MEMORY: "mem", Category.NETWORK
           Category.SECURITY: "sec"}
 # A primary with a replica, fragmented, on a cluster node, with slow-log and latency entries: most measures see data.
 BUSY = Snapshot(
-    info={"role": "master", "used_memory": "900", "maxmemory": "1000", "maxmemory_policy": "noeviction",
+    info={"role": "master", "used_memory": "960", "maxmemory": "1000", "maxmemory_policy": "noeviction",
           "total_system_memory": "2000", "connected_clients": "9", "maxclients": "10", "evicted_keys": "10",
           "mem_fragmentation_ratio": "3", "mem_fragmentation_bytes": str(200 << 20), "cluster_enabled": "1",
           "slave0": "ip=10.0.0.2,port=6379,state=online,offset=10,lag=40", "master_repl_offset": "1000",
@@ -65,7 +65,7 @@ def test_the_busy_node_trips_what_it_should() -> None:
     for check in CHECKS.values():
         value = check.measure(BUSY, PREVIOUS)
         severities[check.id] = check.severity(value) if value is not None else None
-    assert severities["mem.usage"] is Severity.CRITICAL  # 0.9 of maxmemory under noeviction
+    assert severities["mem.usage"] is Severity.CRITICAL  # 0.96 of maxmemory under noeviction
     assert severities["mem.maxmemory_vs_host"] is None  # 1000 of 2000
     assert severities["mem.fragmentation"] is Severity.CRITICAL
     assert severities["mem.oom_rejects"] is Severity.CRITICAL  # 2 more OOM replies than before

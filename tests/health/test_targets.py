@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from cachewatch.checks import CHECKS, Thresholds
 from cachewatch.health.targets import Target, TargetError, parse_target, read_credentials, targets_from_spec
 from cachewatch.logs import redact
 from cachewatch.spec import CheckLevels, Cluster, FleetSpec, Node, Region, Team
+from cachewatch.spec import Thresholds as SpecThresholds
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -53,8 +55,30 @@ def test_every_node_of_a_spec_with_its_clusters_kind_tls_and_overrides() -> None
     assert [(t.address, t.cluster, t.kind, t.tls) for t in targets] == [
         ("10.0.0.1:6379", "sessions", "cache", False), ("10.0.0.2:6379", "sessions", "cache", False),
         ("10.0.1.1:6380", "ledger", "store", True)]
-    assert set(targets[0].overrides) == {"net.maxclients", "mem.usage"}
-    assert set(targets[2].overrides) == {"mem.usage"}
+    assert targets[0].overrides["net.maxclients"].given() == {"warning": 0.5, "critical": 0.95}
+    assert targets[0].overrides["mem.usage"].given() == {"warning": 0.85, "critical": 0.95}
+    assert "net.maxclients" not in targets[2].overrides or \
+        targets[2].overrides["net.maxclients"].given() == {"warning": 0.8, "critical": 0.95}
+
+
+def test_the_spec_alert_thresholds_set_the_live_checks_levels_as_they_set_the_alerts() -> None:
+    team = Team(name="cache", channels={"mail": {"kind": "email", "to": ["a@example.com"]}},
+                escalation={"critical": ["mail"]})
+    cluster = Cluster(name="sessions", team="cache", nodes=[Node(address="10.0.0.1:6379")],
+                      thresholds={"connections_warning_ratio": 0.6},
+                      checks={"net.maxclients": CheckLevels(critical=0.9)})
+    spec = FleetSpec(regions=[Region(name="eu", clusters=[cluster])], teams=[team],
+                     thresholds={"replication_lag_seconds": 12})
+    (target,) = targets_from_spec(spec)
+    assert target.overrides["net.maxclients"].given() == {"warning": 0.6, "critical": 0.9}  # checks: wins
+    assert CHECKS["net.maxclients"].levels(spec.thresholds_for(cluster), {"critical": 0.9}) == \
+        Thresholds(warning=0.6, critical=0.9)  # what the generated alerts use
+    assert target.overrides["repl.ack_lag"].given() == {"critical": 12}
+
+
+def test_the_removed_replication_lag_bytes_threshold_says_what_replaced_it() -> None:
+    with pytest.raises(ValueError, match=r"repl\.lag_bytes"):
+        SpecThresholds(replication_lag_bytes=1)
 
 
 def test_credentials_flags_win_over_the_environment(tmp_path: Path) -> None:

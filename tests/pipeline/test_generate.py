@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from cachewatch.alert_rules.alerts import groups as alert_groups
 from cachewatch.alert_rules.contribution import rule_groups
 from cachewatch.artifacts import GeneratorError
 from cachewatch.pipeline import build as build_module
@@ -74,7 +73,7 @@ def test_every_alert_is_complete_and_tested() -> None:
 
 
 def test_the_alert_set_covers_what_the_brief_lists() -> None:
-    names = {a.name for a in alerts_of(alert_groups(load_spec(ROOT / "examples" / "fleet.py")))}
+    names = {a.name for a in alerts_of(rule_groups(load_spec(ROOT / "examples" / "fleet.py")))}
     expected = {"RedisDown", "RedisScrapeFailing", "RedisExporterDown", "RedisExporterSlow", "RedisTargetsAbsent",
                 "RedisMemoryHigh", "RedisEvictionsHigh", "RedisEvictionRatioHigh", "RedisMemoryFragmentationHigh",
                 "RedisConnectionsHigh", "RedisRejectedConnections", "RedisBlockedClientsHigh",
@@ -89,11 +88,11 @@ def test_the_alert_set_covers_what_the_brief_lists() -> None:
 
 def test_cluster_threshold_overrides_get_their_own_rules() -> None:
     spec = load_spec(ROOT / "examples" / "fleet.py")  # sessions-* override memory_warning_ratio to 0.8
-    memory = [a for a in alerts_of(alert_groups(spec)) if a.name == "RedisMemoryHigh"]
+    memory = [a for a in alerts_of(rule_groups(spec)) if a.name == "RedisMemoryHigh"]  # mem.usage, in checks.yml
     assert len(memory) == 2
     fleet_rule, override = memory
     assert 'cluster!~"sessions-eu-west|sessions-us-east|sessions-ap-south"' in fleet_rule.expr
-    assert fleet_rule.expr.endswith("> 0.85") and override.expr.endswith("> 0.8")
+    assert fleet_rule.expr.endswith(">= 0.85") and override.expr.endswith(">= 0.8")
     assert override.labels["thresholds"] == "sessions-eu-west+2"
 
 

@@ -28,7 +28,9 @@ def prometheus_config(spec: FleetSpec) -> dict:
 
 
 def redis_jobs(config: dict) -> list[dict]:
-    return [job for job in config["scrape_configs"] if job["job_name"] not in {EXPORTER_JOB, APPS_JOB}]
+    """The jobs through /scrape (not the probe jobs through /probe, nor the exporters' or applications' own)."""
+    return [job for job in config["scrape_configs"] if job["job_name"] not in {EXPORTER_JOB, APPS_JOB}
+            and job["metrics_path"] == "/scrape"]
 
 
 # --- tests ---------------------------------------------------------------------------------------------

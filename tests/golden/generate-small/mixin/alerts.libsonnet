@@ -6,21 +6,6 @@
         name: "redis-health",
         rules: [
           {
-            alert: "RedisDown",
-            expr: "redis_up{job=\"redis\"} == 0",
-            "for": "15s",
-            labels: {
-              severity: "critical",
-              scope: "node",
-            },
-            annotations: {
-              summary: "Redis node is down",
-              description: "{{ $labels.instance }} ({{ $labels.cluster }}/{{ $labels.shard }}, {{ $labels.role }}) does not answer the exporter.",
-              runbook_url: $._config.runbookBaseUrl + "#redisdown",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=1&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
             alert: "RedisScrapeFailing",
             expr: "up{job=\"redis\"} == 0",
             "for": "2m",
@@ -56,53 +41,6 @@
         name: "redis-memory",
         rules: [
           {
-            alert: "RedisMemoryHigh",
-            expr: "redis_memory_used_bytes{job=\"redis\"} / (redis_memory_max_bytes{job=\"redis\"} > 0) > 0.85",
-            "for": "10m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-              twin: "memory",
-            },
-            annotations: {
-              summary: "Redis memory is close to maxmemory",
-              description: "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory.",
-              runbook_url: $._config.runbookBaseUrl + "#redismemoryhigh",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisMemoryHighCritical",
-            expr: "redis_memory_used_bytes{job=\"redis\"} / (redis_memory_max_bytes{job=\"redis\"} > 0) > 0.95",
-            "for": "5m",
-            labels: {
-              severity: "critical",
-              scope: "node",
-              twin: "memory",
-            },
-            annotations: {
-              summary: "Redis memory is close to maxmemory",
-              description: "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory.",
-              runbook_url: $._config.runbookBaseUrl + "#redismemoryhighcritical",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisEvictionsHigh",
-            expr: "rate(redis_evicted_keys_total{job=\"redis\"}[5m]) > 100",
-            "for": "10m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "Redis evicts many keys",
-              description: "{{ $labels.instance }} evicts {{ $value | printf \"%.0f\" }} keys/s.",
-              runbook_url: $._config.runbookBaseUrl + "#redisevictionshigh",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=5&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
             alert: "RedisEvictionRatioHigh",
             expr: "rate(redis_evicted_keys_total{job=\"redis\"}[5m]) / ((rate(redis_keyspace_hits_total{job=\"redis\"}[5m]) + rate(redis_keyspace_misses_total{job=\"redis\"}[5m])) > 0) > 0.05",
             "for": "15m",
@@ -117,103 +55,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=5&var-instance={{ $labels.instance }}",
             },
           },
-          {
-            alert: "RedisMemoryFragmentationHigh",
-            expr: "redis_mem_fragmentation_ratio{job=\"redis\"} > 1.5 and redis_memory_used_rss_bytes{job=\"redis\"} > 104857600",
-            "for": "30m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "Redis memory is fragmented",
-              description: "{{ $labels.instance }} has a fragmentation ratio of {{ $value | printf \"%.2f\" }}.",
-              runbook_url: $._config.runbookBaseUrl + "#redismemoryfragmentationhigh",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=4&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisNoMaxmemory",
-            expr: "redis_memory_max_bytes{job=\"redis\"} == 0",
-            "for": "30m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis cache has no maxmemory",
-              description: "{{ $labels.instance }} has no maxmemory: it grows until the host runs out of memory.",
-              runbook_url: $._config.runbookBaseUrl + "#redisnomaxmemory",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-security?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisNoEvictionPolicy",
-            expr: "redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"} == 1",
-            "for": "30m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis cache does not evict",
-              description: "{{ $labels.instance }} uses maxmemory-policy noeviction: writes fail when memory is full.",
-              runbook_url: $._config.runbookBaseUrl + "#redisnoevictionpolicy",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-security?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
         ],
       },
       {
         name: "redis-connections",
         rules: [
-          {
-            alert: "RedisConnectionsHigh",
-            expr: "redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0) > 0.8",
-            "for": "5m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-              twin: "connections",
-            },
-            annotations: {
-              summary: "Redis connections are close to maxclients",
-              description: "{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
-              runbook_url: $._config.runbookBaseUrl + "#redisconnectionshigh",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisConnectionsHighCritical",
-            expr: "redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0) > 0.95",
-            "for": "2m",
-            labels: {
-              severity: "critical",
-              scope: "node",
-              twin: "connections",
-            },
-            annotations: {
-              summary: "Redis connections are close to maxclients",
-              description: "{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
-              runbook_url: $._config.runbookBaseUrl + "#redisconnectionshighcritical",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisRejectedConnections",
-            expr: "increase(redis_rejected_connections_total{job=\"redis\"}[5m]) > 0",
-            "for": "1m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "Redis rejects connections",
-              description: "{{ $labels.instance }} rejected {{ $value | printf \"%.0f\" }} connections in 5 minutes.",
-              runbook_url: $._config.runbookBaseUrl + "#redisrejectedconnections",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
-            },
-          },
           {
             alert: "RedisBlockedClientsHigh",
             expr: "redis_blocked_clients{job=\"redis\"} > 50",
@@ -235,21 +81,6 @@
         name: "redis-replication",
         rules: [
           {
-            alert: "RedisReplicationLinkDown",
-            expr: "redis_master_link_up{job=\"redis\"} == 0",
-            "for": "1m",
-            labels: {
-              severity: "critical",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis replica lost its primary",
-              description: "Replica {{ $labels.instance }} has no link to its primary {{ $labels.master_host }}:{{ $labels.master_port }}.",
-              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlinkdown",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
             alert: "RedisReplicasMissing",
             expr: "redis_connected_slaves{job=\"redis\", role=\"primary\"} < 1 and on (region, cluster, shard) count by (region, cluster, shard) (redis_up{job=\"redis\", role=\"replica\"}) > 0",
             "for": "5m",
@@ -261,36 +92,6 @@
               summary: "A Redis primary has no connected replica",
               description: "Primary {{ $labels.instance }} of shard {{ $labels.shard }} has no connected replica.",
               runbook_url: $._config.runbookBaseUrl + "#redisreplicasmissing",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisReplicationLagBytes",
-            expr: "redis_master_repl_offset{job=\"redis\"} - on (instance) group_right redis_connected_slave_offset_bytes{job=\"redis\"} > 16777216",
-            "for": "5m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis replica lags behind in bytes",
-              description: "Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} is {{ $value | humanize1024 }}B behind.",
-              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlagbytes",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisReplicationLagSeconds",
-            expr: "redis_connected_slave_lag_seconds{job=\"redis\"} > 30",
-            "for": "5m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis replica has not acknowledged for a while",
-              description: "Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} last acknowledged {{ $value }}s ago.",
-              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlagseconds",
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
             },
           },
@@ -327,73 +128,8 @@
         ],
       },
       {
-        name: "redis-persistence",
-        rules: [
-          {
-            alert: "RedisBgsaveFailed",
-            expr: "redis_rdb_last_bgsave_status{job=\"redis\"} == 0",
-            "for": "5m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "A Redis background save failed",
-              description: "The last RDB save of {{ $labels.instance }} failed.",
-              runbook_url: $._config.runbookBaseUrl + "#redisbgsavefailed",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=7&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisAofWriteFailed",
-            expr: "redis_aof_last_write_status{job=\"redis\"} == 0 or redis_aof_last_bgrewrite_status{job=\"redis\"} == 0",
-            "for": "5m",
-            labels: {
-              severity: "warning",
-              scope: "node",
-            },
-            annotations: {
-              summary: "Redis AOF writing failed",
-              description: "AOF writing or rewriting fails on {{ $labels.instance }}.",
-              runbook_url: $._config.runbookBaseUrl + "#redisaofwritefailed",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=7&var-instance={{ $labels.instance }}",
-            },
-          },
-        ],
-      },
-      {
         name: "redis-cluster",
         rules: [
-          {
-            alert: "RedisClusterStateNotOk",
-            expr: "redis_cluster_state{job=\"redis\"} == 0",
-            "for": "2m",
-            labels: {
-              severity: "critical",
-              scope: "cluster",
-            },
-            annotations: {
-              summary: "Redis Cluster reports a failed state",
-              description: "{{ $labels.instance }} reports cluster_state:fail for {{ $labels.cluster }}.",
-              runbook_url: $._config.runbookBaseUrl + "#redisclusterstatenotok",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
-          {
-            alert: "RedisClusterSlotsFail",
-            expr: "redis_cluster_slots_fail{job=\"redis\"} > 0",
-            "for": "2m",
-            labels: {
-              severity: "critical",
-              scope: "cluster",
-            },
-            annotations: {
-              summary: "Redis Cluster has failed slots",
-              description: "{{ $labels.instance }} sees {{ $value }} failed slots.",
-              runbook_url: $._config.runbookBaseUrl + "#redisclusterslotsfail",
-              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=3&var-instance={{ $labels.instance }}",
-            },
-          },
           {
             alert: "RedisClusterSlotsPfail",
             expr: "redis_cluster_slots_pfail{job=\"redis\"} > 0",
@@ -517,6 +253,73 @@
         ],
       },
       {
+        name: "redis-probe",
+        rules: [
+          {
+            alert: "RedisProbeFailing",
+            expr: "redis_probe_success{job=\"redis-probe\"} == 0",
+            "for": "3m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+            },
+            annotations: {
+              summary: "The health probe of a Redis node fails",
+              description: "The {{ $labels.module }} probe of {{ $labels.instance }} ({{ $labels.cluster }}/{{ $labels.shard }}, {{ $labels.role }}) fails: see the probe phases panel for the phase that failed (the last one with a duration).",
+              runbook_url: $._config.runbookBaseUrl + "#redisprobefailing",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-health?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicationDelayHigh",
+            expr: "redis_replication_probe_delay_seconds{job=\"redis-probe\"} > 1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              twin: "replication-delay",
+            },
+            annotations: {
+              summary: "Writes reach a Redis replica late",
+              description: "A heartbeat written on {{ $labels.instance }} took {{ $value | printf \"%.2f\" }}s to reach replica {{ $labels.replica }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicationdelayhigh",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-health?viewPanel=5&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicationDelayHighCritical",
+            expr: "redis_replication_probe_delay_seconds{job=\"redis-probe\"} > 10",
+            "for": "2m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              twin: "replication-delay",
+            },
+            annotations: {
+              summary: "Writes reach a Redis replica late",
+              description: "A heartbeat written on {{ $labels.instance }} took {{ $value | printf \"%.2f\" }}s to reach replica {{ $labels.replica }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicationdelayhighcritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-health?viewPanel=5&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisHealthCheckCritical",
+            expr: "redis_health_check_status{job=\"redis-probe\", severity=\"critical\", check!~\"cfg[.]eviction_policy|mem[.]eviction_cannot_keep_up|mem[.]eviction_rate|mem[.]fragmentation|mem[.]maxmemory_unset|mem[.]maxmemory_vs_host|mem[.]oom_rejects|mem[.]swapping|mem[.]usage|net[.]cluster_slots_fail|net[.]cluster_state|net[.]connect|net[.]loading|net[.]maxclients|net[.]rejected_connections|perf[.]eventloop_busy|perf[.]latency_spikes|pers[.]aof_failed|pers[.]bgsave_failed|repl[.]ack_lag|repl[.]full_sync|repl[.]lag_bytes|repl[.]link_down|repl[.]replica_not_online\"} == 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+            },
+            annotations: {
+              summary: "A Redis health check is critical",
+              description: "{{ $labels.instance }}: health check {{ $labels.check }} ({{ $labels.category }}) is critical.",
+              runbook_url: $._config.runbookBaseUrl + "#redishealthcheckcritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-health?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+        ],
+      },
+      {
         name: "redis-fleet",
         rules: [
           {
@@ -587,8 +390,24 @@
         name: "redis-checks",
         rules: [
           {
+            alert: "RedisNoMaxmemory",
+            expr: "(redis_memory_max_bytes{job=\"redis\"} == bool 0) >= 1",
+            "for": "30m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "mem.maxmemory_unset",
+            },
+            annotations: {
+              summary: "A cache has no maxmemory",
+              description: "{{ $labels.instance }} has no maxmemory: it grows until the host runs out of memory.",
+              runbook_url: $._config.runbookBaseUrl + "#redisnomaxmemory",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-security?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
             alert: "RedisMaxmemoryVsHost",
-            expr: "redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0) >= 0.75",
+            expr: "(redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0)) >= 0.75",
             "for": "5m",
             labels: {
               severity: "warning",
@@ -605,7 +424,7 @@
           },
           {
             alert: "RedisMaxmemoryVsHostCritical",
-            expr: "redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0) >= 1",
+            expr: "(redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0)) >= 1",
             "for": "5m",
             labels: {
               severity: "critical",
@@ -618,6 +437,430 @@
               description: "{{ $labels.instance }}: maxmemory is too close to the host's memory ({{ $value | printf \"%.2f\" }} ratio).",
               runbook_url: $._config.runbookBaseUrl + "#redismaxmemoryvshostcritical",
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisMemoryHigh",
+            expr: "(redis_memory_used_bytes{job=\"redis\"} / (redis_memory_max_bytes{job=\"redis\"} > 0) and on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"} or on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=~\"volatile-.*\"} and on (instance) sum by (instance) (redis_db_keys_expiring{job=\"redis\"}) < 0.1 * sum by (instance) (redis_db_keys{job=\"redis\"})))) >= 0.85",
+            "for": "10m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "mem.usage",
+              twin: "mem.usage",
+            },
+            annotations: {
+              summary: "Memory is close to maxmemory under a policy that refuses writes",
+              description: "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory, under a policy that refuses writes when it is full.",
+              runbook_url: $._config.runbookBaseUrl + "#redismemoryhigh",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisMemoryHighCritical",
+            expr: "(redis_memory_used_bytes{job=\"redis\"} / (redis_memory_max_bytes{job=\"redis\"} > 0) and on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"} or on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=~\"volatile-.*\"} and on (instance) sum by (instance) (redis_db_keys_expiring{job=\"redis\"}) < 0.1 * sum by (instance) (redis_db_keys{job=\"redis\"})))) >= 0.95",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "mem.usage",
+              twin: "mem.usage",
+            },
+            annotations: {
+              summary: "Memory is close to maxmemory under a policy that refuses writes",
+              description: "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory, under a policy that refuses writes when it is full.",
+              runbook_url: $._config.runbookBaseUrl + "#redismemoryhighcritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisEvictionCannotKeepUp",
+            expr: "(redis_current_eviction_exceeded_time_ms{job=\"redis\"} > bool 0) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "mem.eviction_cannot_keep_up",
+            },
+            annotations: {
+              summary: "Eviction cannot keep up with writes",
+              description: "{{ $labels.instance }}: eviction cannot keep up with writes ({{ $value | printf \"%.2f\" }} bool).",
+              runbook_url: $._config.runbookBaseUrl + "#redisevictioncannotkeepup",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=5&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisEvictionsHigh",
+            expr: "(rate(redis_evicted_keys_total{job=\"redis\"}[5m])) >= 100",
+            "for": "10m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "mem.eviction_rate",
+            },
+            annotations: {
+              summary: "Many keys are evicted",
+              description: "{{ $labels.instance }} evicts {{ $value | printf \"%.0f\" }} keys/s.",
+              runbook_url: $._config.runbookBaseUrl + "#redisevictionshigh",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=5&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisOomRejects",
+            expr: "(increase(redis_errors_total{job=\"redis\", err=\"OOM\"}[5m])) >= 1",
+            "for": "1m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "mem.oom_rejects",
+            },
+            annotations: {
+              summary: "Writes are refused with OOM",
+              description: "{{ $labels.instance }} refused {{ $value | printf \"%.0f\" }} writes with OOM in 5 minutes.",
+              runbook_url: $._config.runbookBaseUrl + "#redisoomrejects",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=9&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisMemoryFragmentationHigh",
+            expr: "(redis_mem_fragmentation_ratio{job=\"redis\"} and on (instance) redis_mem_fragmentation_bytes{job=\"redis\"} > 104857600) >= 1.5",
+            "for": "30m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "mem.fragmentation",
+            },
+            annotations: {
+              summary: "Memory is fragmented",
+              description: "{{ $labels.instance }} has a fragmentation ratio of {{ $value | printf \"%.2f\" }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redismemoryfragmentationhigh",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=4&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisSwapping",
+            expr: "((redis_mem_fragmentation_ratio{job=\"redis\"} < bool 0.9) and on (instance) redis_memory_used_bytes{job=\"redis\"} > 104857600) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "mem.swapping",
+            },
+            annotations: {
+              summary: "Redis memory is being swapped",
+              description: "{{ $labels.instance }}: redis memory is being swapped ({{ $value | printf \"%.2f\" }} bool).",
+              runbook_url: $._config.runbookBaseUrl + "#redisswapping",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicationLinkDown",
+            expr: "(redis_master_link_up{job=\"redis\"} == bool 0) >= 1",
+            "for": "1m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "repl.link_down",
+            },
+            annotations: {
+              summary: "A replica lost its primary",
+              description: "Replica {{ $labels.instance }} has no link to its primary {{ $labels.master_host }}:{{ $labels.master_port }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlinkdown",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicationLagSeconds",
+            expr: "(redis_connected_slave_lag_seconds{job=\"redis\"}) >= 30",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "repl.ack_lag",
+            },
+            annotations: {
+              summary: "A replica has not acknowledged for a while",
+              description: "Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} last acknowledged {{ $value }}s ago.",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlagseconds",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicationLagBytes",
+            expr: "((redis_master_repl_offset{job=\"redis\"} - on (instance) group_right redis_connected_slave_offset_bytes{job=\"redis\"}) / on (instance) group_left () (redis_replication_backlog_bytes{job=\"redis\"} > 0)) >= 0.5",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "repl.lag_bytes",
+            },
+            annotations: {
+              summary: "A replica is far behind in the replication stream",
+              description: "Replica {{ $labels.slave_ip }}:{{ $labels.slave_port }} of {{ $labels.instance }} is {{ $value | humanizePercentage }} of the replication backlog behind.",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicationlagbytes",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisReplicaNotOnline",
+            expr: "(count without (slave_ip, slave_port, slave_state) (redis_connected_slave_offset_bytes{job=\"redis\", slave_state!=\"online\"})) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "repl.replica_not_online",
+            },
+            annotations: {
+              summary: "A replica is connected but not online",
+              description: "{{ $labels.instance }} has {{ $value }} replicas connected but not online (still syncing).",
+              runbook_url: $._config.runbookBaseUrl + "#redisreplicanotonline",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisFullSync",
+            expr: "(increase(redis_replica_resyncs_full{job=\"redis\"}[5m])) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "repl.full_sync",
+            },
+            annotations: {
+              summary: "Full resyncs happen",
+              description: "{{ $labels.instance }} served {{ $value | printf \"%.0f\" }} full resyncs in 5 minutes.",
+              runbook_url: $._config.runbookBaseUrl + "#redisfullsync",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisDown",
+            expr: "(redis_up{job=\"redis\"} == bool 0) >= 1",
+            "for": "15s",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "net.connect",
+            },
+            annotations: {
+              summary: "The node cannot be reached",
+              description: "{{ $labels.instance }} ({{ $labels.cluster }}/{{ $labels.shard }}, {{ $labels.role }}) does not answer the exporter.",
+              runbook_url: $._config.runbookBaseUrl + "#redisdown",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=1&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisConnectionsHigh",
+            expr: "(redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.8",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "net.maxclients",
+              twin: "net.maxclients",
+            },
+            annotations: {
+              summary: "Connections are close to maxclients",
+              description: "{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
+              runbook_url: $._config.runbookBaseUrl + "#redisconnectionshigh",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisConnectionsHighCritical",
+            expr: "(redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.95",
+            "for": "2m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "net.maxclients",
+              twin: "net.maxclients",
+            },
+            annotations: {
+              summary: "Connections are close to maxclients",
+              description: "{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
+              runbook_url: $._config.runbookBaseUrl + "#redisconnectionshighcritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisRejectedConnections",
+            expr: "(increase(redis_rejected_connections_total{job=\"redis\"}[5m])) >= 1",
+            "for": "1m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "net.rejected_connections",
+            },
+            annotations: {
+              summary: "Connections are refused",
+              description: "{{ $labels.instance }} rejected {{ $value | printf \"%.0f\" }} connections in 5 minutes.",
+              runbook_url: $._config.runbookBaseUrl + "#redisrejectedconnections",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=6&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisLoading",
+            expr: "((redis_loading_dump_file{job=\"redis\"} == 1) or (redis_async_loading{job=\"redis\"} == 1)) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "net.loading",
+            },
+            annotations: {
+              summary: "The node is loading its dataset",
+              description: "{{ $labels.instance }}: the node is loading its dataset ({{ $value | printf \"%.2f\" }} bool).",
+              runbook_url: $._config.runbookBaseUrl + "#redisloading",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=1&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisClusterStateNotOk",
+            expr: "(redis_cluster_state{job=\"redis\"} == bool 0) >= 1",
+            "for": "2m",
+            labels: {
+              severity: "critical",
+              scope: "cluster",
+              check: "net.cluster_state",
+            },
+            annotations: {
+              summary: "Redis Cluster reports a failed state",
+              description: "{{ $labels.instance }} reports cluster_state:fail for {{ $labels.cluster }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redisclusterstatenotok",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisClusterSlotsFail",
+            expr: "(redis_cluster_slots_fail{job=\"redis\"}) >= 1",
+            "for": "2m",
+            labels: {
+              severity: "critical",
+              scope: "cluster",
+              check: "net.cluster_slots_fail",
+            },
+            annotations: {
+              summary: "Redis Cluster has failed slots",
+              description: "{{ $labels.instance }} sees {{ $value }} failed slots.",
+              runbook_url: $._config.runbookBaseUrl + "#redisclusterslotsfail",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisLatencySpikes",
+            expr: "(max without (event_name) (redis_latency_spike_duration_seconds{job=\"redis\"} and (time() - redis_latency_spike_last{job=\"redis\"}) < 60)) >= 0.1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "perf.latency_spikes",
+              twin: "perf.latency_spikes",
+            },
+            annotations: {
+              summary: "Redis recorded a latency spike",
+              description: "{{ $labels.instance }}: redis recorded a latency spike ({{ $value | printf \"%.2f\" }} seconds).",
+              runbook_url: $._config.runbookBaseUrl + "#redislatencyspikes",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisLatencySpikesCritical",
+            expr: "(max without (event_name) (redis_latency_spike_duration_seconds{job=\"redis\"} and (time() - redis_latency_spike_last{job=\"redis\"}) < 60)) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "perf.latency_spikes",
+              twin: "perf.latency_spikes",
+            },
+            annotations: {
+              summary: "Redis recorded a latency spike",
+              description: "{{ $labels.instance }}: redis recorded a latency spike ({{ $value | printf \"%.2f\" }} seconds).",
+              runbook_url: $._config.runbookBaseUrl + "#redislatencyspikescritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisEventloopBusy",
+            expr: "(redis_instantaneous_eventloop_duration_usec{job=\"redis\"} * redis_instantaneous_eventloop_cycles_per_sec{job=\"redis\"} / 1e6) >= 0.8",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "perf.eventloop_busy",
+              twin: "perf.eventloop_busy",
+            },
+            annotations: {
+              summary: "The event loop is saturated",
+              description: "{{ $labels.instance }}: the event loop is saturated ({{ $value | printf \"%.2f\" }} ratio).",
+              runbook_url: $._config.runbookBaseUrl + "#rediseventloopbusy",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisEventloopBusyCritical",
+            expr: "(redis_instantaneous_eventloop_duration_usec{job=\"redis\"} * redis_instantaneous_eventloop_cycles_per_sec{job=\"redis\"} / 1e6) >= 0.95",
+            "for": "5m",
+            labels: {
+              severity: "critical",
+              scope: "node",
+              check: "perf.eventloop_busy",
+              twin: "perf.eventloop_busy",
+            },
+            annotations: {
+              summary: "The event loop is saturated",
+              description: "{{ $labels.instance }}: the event loop is saturated ({{ $value | printf \"%.2f\" }} ratio).",
+              runbook_url: $._config.runbookBaseUrl + "#rediseventloopbusycritical",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisBgsaveFailed",
+            expr: "(redis_rdb_last_bgsave_status{job=\"redis\"} == bool 0) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "pers.bgsave_failed",
+            },
+            annotations: {
+              summary: "The last background save failed",
+              description: "The last RDB save of {{ $labels.instance }} failed.",
+              runbook_url: $._config.runbookBaseUrl + "#redisbgsavefailed",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=7&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisAofWriteFailed",
+            expr: "((redis_aof_last_write_status{job=\"redis\"} == 0 or redis_aof_last_bgrewrite_status{job=\"redis\"} == 0) + 1) >= 1",
+            "for": "5m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "pers.aof_failed",
+            },
+            annotations: {
+              summary: "AOF writing failed",
+              description: "AOF writing or rewriting fails on {{ $labels.instance }}.",
+              runbook_url: $._config.runbookBaseUrl + "#redisaofwritefailed",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=7&var-instance={{ $labels.instance }}",
+            },
+          },
+          {
+            alert: "RedisNoEvictionPolicy",
+            expr: "(redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"}) >= 1",
+            "for": "30m",
+            labels: {
+              severity: "warning",
+              scope: "node",
+              check: "cfg.eviction_policy",
+            },
+            annotations: {
+              summary: "A cache does not evict",
+              description: "{{ $labels.instance }} uses maxmemory-policy noeviction: writes fail when memory is full.",
+              runbook_url: $._config.runbookBaseUrl + "#redisnoevictionpolicy",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-security?viewPanel=3&var-instance={{ $labels.instance }}",
             },
           },
         ],

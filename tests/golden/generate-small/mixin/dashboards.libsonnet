@@ -2888,6 +2888,1346 @@
         },
       ],
     },
+    "cachewatch-health.json": {
+      schemaVersion: 42,
+      templating: {
+        list: [
+          {
+            type: "datasource",
+            name: "datasource",
+            label: "Prometheus",
+            skipUrlSync: false,
+            description: "Prometheus that scrapes the cachewatch exporters.",
+            query: "prometheus",
+            multi: false,
+            allowCustomValue: true,
+            includeAll: false,
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+          },
+          {
+            type: "query",
+            name: "region",
+            label: "Region",
+            skipUrlSync: false,
+            description: "Regions from the spec.",
+            query: "label_values(redis_up{job=\"redis\"}, region)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\"}, region)",
+          },
+          {
+            type: "query",
+            name: "cluster",
+            label: "Cluster",
+            skipUrlSync: false,
+            description: "Clusters of the selected regions.",
+            query: "label_values(redis_up{job=\"redis\", region=~\"$region\"}, cluster)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\", region=~\"$region\"}, cluster)",
+          },
+          {
+            type: "query",
+            name: "instance",
+            label: "Node",
+            skipUrlSync: false,
+            description: "Redis nodes (host:port) of the selected clusters.",
+            query: "label_values(redis_up{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\"}, instance)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\"}, instance)",
+          },
+        ],
+      },
+      annotations: {
+        list: [
+          {
+            name: "Firing alerts",
+            enable: true,
+            iconColor: "red",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            hide: false,
+            builtIn: 0,
+            placement: "inControlsMenu",
+            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            textFormat: "{{alertname}} {{severity}} {{instance}}",
+            titleFormat: "{{alertname}}",
+            tagKeys: "severity,instance",
+            step: "60s",
+            useValueForTime: false,
+          },
+        ],
+      },
+      uid: "cachewatch-health",
+      title: "Cachewatch / Health",
+      description: "Active probes of the selected nodes (job redis-probe, every 30 s): health state, checks that do not pass by category (docs/checks.md), probe phases, replication delay by heartbeat.",
+      tags: [
+        "cachewatch",
+        "small",
+      ],
+      timezone: "browser",
+      editable: false,
+      graphTooltip: 1,
+      time: {
+        from: "now-3h",
+        to: "now",
+      },
+      fiscalYearStartMonth: 0,
+      refresh: "1m",
+      panels: [
+        {
+          type: "row",
+          collapsed: false,
+          id: 100,
+          panels: [],
+          title: "State",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 0,
+          },
+        },
+        {
+          type: "table",
+          id: 1,
+          targets: [
+            {
+              expr: "max by (instance, state) (redis_health_state{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"})",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Health state per node",
+          description: "Each node's state by the health-check table on its last probe (redis_health_state): healthy, degraded (a warning), unhealthy (a critical check), unknown (checks could not run).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 0,
+            y: 1,
+          },
+          repeatDirection: "h",
+          transformations: [
+            {
+              id: "groupingToMatrix",
+              options: {
+                columnField: "state",
+                rowField: "instance",
+                valueField: "Value",
+                emptyValue: "null",
+              },
+            },
+          ],
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: " ",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "●",
+                      index: 1,
+                    },
+                  },
+                },
+              ],
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [
+              {
+                matcher: {
+                  id: "byName",
+                  options: "healthy",
+                },
+                properties: [
+                  {
+                    id: "color",
+                    value: {
+                      mode: "fixed",
+                      fixedColor: "green",
+                    },
+                  },
+                  {
+                    id: "custom.cellOptions",
+                    value: {
+                      type: "color-text",
+                    },
+                  },
+                ],
+              },
+              {
+                matcher: {
+                  id: "byName",
+                  options: "degraded",
+                },
+                properties: [
+                  {
+                    id: "color",
+                    value: {
+                      mode: "fixed",
+                      fixedColor: "orange",
+                    },
+                  },
+                  {
+                    id: "custom.cellOptions",
+                    value: {
+                      type: "color-text",
+                    },
+                  },
+                ],
+              },
+              {
+                matcher: {
+                  id: "byName",
+                  options: "unhealthy",
+                },
+                properties: [
+                  {
+                    id: "color",
+                    value: {
+                      mode: "fixed",
+                      fixedColor: "red",
+                    },
+                  },
+                  {
+                    id: "custom.cellOptions",
+                    value: {
+                      type: "color-text",
+                    },
+                  },
+                ],
+              },
+              {
+                matcher: {
+                  id: "byName",
+                  options: "unknown",
+                },
+                properties: [
+                  {
+                    id: "color",
+                    value: {
+                      mode: "fixed",
+                      fixedColor: "purple",
+                    },
+                  },
+                  {
+                    id: "custom.cellOptions",
+                    value: {
+                      type: "color-text",
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 101,
+          targets: [
+            {
+              expr: "count by (state) (redis_health_state{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"} == 1)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{state}}",
+              refId: "A",
+            },
+          ],
+          title: "Nodes per state",
+          description: "How many of the selected nodes are in each health state.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 1,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "short",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 102,
+          panels: [],
+          title: "Checks",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 9,
+          },
+        },
+        {
+          type: "table",
+          id: 2,
+          targets: [
+            {
+              expr: "max by (region, cluster, instance, category, check, severity) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"} == 1)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Checks not passing",
+          description: "Every check at info, warning or critical on the last probe, per node; look the id up in docs/checks.md for the trigger, why it matters and the fix.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 24,
+            x: 0,
+            y: 10,
+          },
+          repeatDirection: "h",
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 6,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"performance\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"performance\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"performance\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Performance checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: perf.eventloop_busy, perf.latency_spikes, perf.slow_commands.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 18,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 7,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"memory\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"memory\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"memory\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Memory checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: mem.eviction_cannot_keep_up, mem.eviction_rate, mem.fragmentation, mem.maxmemory_unset, mem.maxmemory_vs_host, mem.oom_rejects, mem.swapping, mem.usage.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 8,
+            y: 18,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 8,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"network\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"network\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"network\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Network checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: net.cluster_slots_fail, net.cluster_state, net.connect, net.loading, net.maxclients, net.rejected_connections.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 16,
+            y: 18,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 9,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"replication\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"replication\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"replication\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Replication checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: repl.ack_lag, repl.full_sync, repl.lag_bytes, repl.link_down, repl.replica_not_online.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 26,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 10,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"persistence\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"persistence\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"persistence\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Persistence checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: pers.aof_failed, pers.bgsave_failed, pers.cache_persistence_on.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 8,
+            y: 26,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 11,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"configuration\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"configuration\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"configuration\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Configuration checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: cfg.eviction_policy, cfg.latency_monitor_off, cfg.slowlog_off, cfg.tcp_keepalive_off.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 16,
+            y: 26,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 12,
+          targets: [
+            {
+              expr: "max by (instance, check) (redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"security\", severity=\"info\"} * 1 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"security\", severity=\"warning\"} * 2 or redis_health_check_status{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\", category=\"security\", severity=\"critical\"} * 3)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{check}}",
+              refId: "A",
+            },
+          ],
+          title: "Security checks",
+          description: "The level each check reached on the last probe, per node: 0 ok, 1 info, 2 warning, 3 critical. Checks: sec.debug_command_enabled, sec.nopass_user, sec.open_access.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 34,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              min: 0,
+              max: 3,
+              mappings: [
+                {
+                  type: "value",
+                  options: {
+                    "0": {
+                      text: "ok",
+                      color: "green",
+                      index: 0,
+                    },
+                    "1": {
+                      text: "info",
+                      color: "blue",
+                      index: 1,
+                    },
+                    "2": {
+                      text: "warning",
+                      color: "orange",
+                      index: 2,
+                    },
+                    "3": {
+                      text: "critical",
+                      color: "red",
+                      index: 3,
+                    },
+                  },
+                },
+              ],
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "blue",
+                  },
+                  {
+                    value: 2,
+                    color: "orange",
+                  },
+                  {
+                    value: 3,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 103,
+          panels: [],
+          title: "Probe",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 42,
+          },
+        },
+        {
+          type: "timeseries",
+          id: 3,
+          targets: [
+            {
+              expr: "min by (instance, module) (redis_probe_success{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"})",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{module}}",
+              refId: "A",
+            },
+          ],
+          title: "Probe success",
+          description: "1 when the probe reached the node and ran its module (health on every node, replication on primaries with replicas), 0 when a phase failed.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 0,
+            y: 43,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "bool",
+              min: 0,
+              max: 1,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 4,
+          targets: [
+            {
+              expr: "max by (instance, module, phase) (redis_probe_duration_seconds{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"})",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} {{module}} {{phase}}",
+              refId: "A",
+            },
+          ],
+          title: "Probe phases",
+          description: "Seconds each phase of the probe took: connect, tls, auth, ping, then the module's own. On a failed probe the last phase drawn is the one that failed.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 43,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 104,
+          panels: [],
+          title: "Replication",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 51,
+          },
+        },
+        {
+          type: "timeseries",
+          id: 5,
+          targets: [
+            {
+              expr: "max by (instance, replica) (redis_replication_probe_delay_seconds{job=\"redis-probe\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"})",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{instance}} → {{replica}}",
+              refId: "A",
+            },
+          ],
+          title: "Replication delay (heartbeat)",
+          description: "Seconds from a heartbeat written on the primary to its value arriving on each replica, on the prober's clock: the real data delay, unlike INFO's lag. Alerts above 1 s (warning) and 10 s (critical) (spec thresholds replication_delay_*_seconds).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 24,
+            x: 0,
+            y: 52,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1.0,
+                    color: "orange",
+                  },
+                  {
+                    value: 10.0,
+                    color: "red",
+                  },
+                ],
+              },
+              custom: {
+                thresholdsStyle: {
+                  mode: "dashed",
+                },
+              },
+            },
+            overrides: [],
+          },
+        },
+      ],
+      links: [
+        {
+          title: "Cachewatch",
+          type: "dashboards",
+          icon: "",
+          tooltip: "Other cachewatch dashboards",
+          tags: [
+            "cachewatch",
+          ],
+          asDropdown: true,
+          targetBlank: false,
+          includeVars: true,
+          keepTime: true,
+          placement: "inControlsMenu",
+        },
+      ],
+    },
     "cachewatch-app.json": {
       schemaVersion: 42,
       templating: {
