@@ -1,5 +1,6 @@
-"""checks.yml: the alerts of every health check whose measure the exporter's metrics express (cachewatch/checks,
-``Check.metrics``), at the check's own levels, so Prometheus and the health monitor judge a node by one rule.
+"""checks-<category>.yml: the alerts of every health check whose measure the exporter's metrics express
+(cachewatch/checks, ``Check.metrics``), at the check's own levels, so Prometheus and the health monitor judge
+a node by one rule.
 
 Each alerted level (``FromMetrics.alerts``, or every level) is one alert, with its established name. A cluster
 whose spec sets other levels for a check (``thresholds:`` fields a level is bound to, or ``checks:``), or other
@@ -21,7 +22,7 @@ from cachewatch.promql import REDIS, duration, num, series
 from cachewatch.rulefmt import Alert, AlertTest, RuleGroup, Series
 from cachewatch.spec.model import Cluster, FleetSpec
 
-GROUP, FILE = "redis-checks", "checks.yml"
+GROUP, FILE = "redis-checks-{category}", "checks-{category}.yml"  # one file per check category
 LEVELS = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
@@ -133,6 +134,12 @@ def _series(values: Mapping[str, float | str], node: dict[str, str], samples: in
 
 
 def groups(spec: FleetSpec) -> list[RuleGroup]:
-    rules = [alert for check in CHECKS.values() if check.metrics is not None
-             for variant in variants(spec, check) for alert in alerts(spec, check, variant)]
-    return [RuleGroup(name=GROUP, file=FILE, rules=tuple(rules))] if rules else []
+    """One group (and rule file) per check category: promtool evaluates every rule of a file for each of its
+    tests, so small files keep the generated tests fast."""
+    by_category: dict[str, list[Alert]] = {}
+    for check in CHECKS.values():
+        if check.metrics is not None:
+            by_category.setdefault(check.category.value, []).extend(
+                alert for variant in variants(spec, check) for alert in alerts(spec, check, variant))
+    return [RuleGroup(name=GROUP.format(category=category), file=FILE.format(category=category), rules=tuple(rules))
+            for category, rules in by_category.items() if rules]

@@ -1,5 +1,5 @@
 """cluster.yml: Redis Cluster's own view: slots in possible-failure state. A failed cluster state and failed
-slots are health checks (cachewatch/checks/network.py): their alerts are in checks.yml."""
+slots are health checks (cachewatch/checks/network.py): their alerts are in checks-<category>.yml."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """connections.yml: blocked clients. Clients against maxclients and rejected connections are health checks
-(cachewatch/checks/network.py): their alerts are in checks.yml."""
+(cachewatch/checks/network.py): their alerts are in checks-<category>.yml."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """health.yml: scrapes through the exporter that fail or are slow. A node that does not answer (RedisDown) is the
-health check net.connect (cachewatch/checks/network.py): its alert is in checks.yml."""
+health check net.connect (cachewatch/checks/network.py): its alert is in checks-network.yml."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """memory.yml: evictions against reads. Memory against maxmemory and the host, the eviction rate, fragmentation,
 swapping and caches that never evict are health checks (cachewatch/checks/memory.py): their alerts are in
-checks.yml."""
+checks-memory.yml."""
 
 from __future__ import annotations
 

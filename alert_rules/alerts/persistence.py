@@ -1,5 +1,5 @@
 """persistence.yml: (when the spec asks) no recent backup. Failed RDB saves and AOF writes are health checks
-(cachewatch/checks/persistence.py): their alerts are in checks.yml."""
+(cachewatch/checks/persistence.py): their alerts are in checks-<category>.yml."""
 
 from __future__ import annotations
 

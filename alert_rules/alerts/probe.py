@@ -2,7 +2,7 @@
 a probe that fails, replication delay measured by the heartbeat, and health checks at critical.
 
 ``RedisHealthCheckCritical`` is the generic alert for checks the exporter's metrics cannot express. A check with
-``metrics`` already has its own alerts in checks.yml (alert_rules/check_alerts.py), at the severity its row chose
+``metrics`` already has its own alerts in checks-*.yml (alert_rules/check_alerts.py), at the severity its row chose
 (some page only as a warning: a critical level is above the warning one, so that alert fires too), and
 ``net.connect`` is also the probe failing itself (RedisProbeFailing): all are left out here, derived from the
 check table, so no check alerts twice. RedisDown inhibits every ``scope="node"`` alert of its instance
@@ -26,7 +26,7 @@ CRITICAL = 'severity="critical"'
 
 
 def alerted_elsewhere() -> list[str]:
-    """Check ids with an alert of their own: those with metrics (checks.yml) and the probe's connect check."""
+    """Check ids with an alert of their own: those with metrics (checks-*.yml) and the probe's connect check."""
     return sorted({CONNECT_CHECK, *(check.id for check in CHECKS.values() if check.metrics is not None)})
 
 

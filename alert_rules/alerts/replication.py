@@ -1,6 +1,6 @@
 """replication.yml: primaries without a replica, and shards with no or several primaries. A replica's link, its
 ACK lag and its distance in the stream are health checks (cachewatch/checks/replication.py): their alerts are in
-checks.yml."""
+checks-replication.yml."""
 
 from __future__ import annotations
 

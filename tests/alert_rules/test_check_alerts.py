@@ -150,7 +150,10 @@ def test_generated_check_alerts_pass_promtool_with_overrides(tmp_path: Path) -> 
                                                                "fragmentation_min_bytes": 1 << 30}},
                             "catalog-us-east": {"kind": "store"}})
     generate(spec, tmp_path)
-    for args in (["check", "rules", "prometheus/rules/checks.yml"], ["test", "rules", "prometheus/tests/checks.yml"]):
+    rules = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("prometheus/rules/checks-*.yml"))
+    tests = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("prometheus/tests/checks-*.yml"))
+    assert len(rules) == len(tests) > 1
+    for args in (["check", "rules", *rules], ["test", "rules", *tests]):
         run = subprocess.run([require_binary("promtool"), *args], cwd=tmp_path, capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr

@@ -73,7 +73,7 @@ def test_probe_rules_pass_promtool_and_their_own_cases(example: str, tmp_path: P
 
 def test_a_check_with_its_own_alert_fires_that_alert_only(tmp_path: Path) -> None:
     """The exporter's metrics put a check with ``metrics`` at critical and the probe reports the same check
-    critical: its checks.yml alert fires, the generic RedisHealthCheckCritical does not."""
+    critical: its checks-<category>.yml alert fires, the generic RedisHealthCheckCritical does not."""
     spec = load_spec(EXAMPLES["small"])
     links = Links(spec.links.runbook_base_url, spec.links.grafana_url)
     own = [a for a in alerts_of(check_alerts.groups(spec)) if a.severity == "critical"]

@@ -80,7 +80,7 @@ def test_generate_check_passes_on_a_fresh_tree_and_fails_with_a_diff_on_a_stale_
     assert cachewatch("generate", spec, "--out", str(out)).returncode == 0
     fresh = cachewatch("generate", spec, "--out", str(out), "--check")
     assert fresh.returncode == 0 and "up to date" in fresh.stdout, fresh.stderr
-    rules = out / "prometheus" / "rules" / "checks.yml"  # RedisDown: for 15s
+    rules = out / "prometheus" / "rules" / "checks-network.yml"  # RedisDown: for 15s
     rules.write_text(rules.read_text().replace("for: 15s", "for: 16s", 1))
     stale = cachewatch("generate", spec, "--out", str(out), "--check")
     assert stale.returncode == 1

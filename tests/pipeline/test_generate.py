@@ -88,7 +88,7 @@ def test_the_alert_set_covers_what_the_brief_lists() -> None:
 
 def test_cluster_threshold_overrides_get_their_own_rules() -> None:
     spec = load_spec(ROOT / "examples" / "fleet.py")  # sessions-* override memory_warning_ratio to 0.8
-    memory = [a for a in alerts_of(rule_groups(spec)) if a.name == "RedisMemoryHigh"]  # mem.usage, in checks.yml
+    memory = [a for a in alerts_of(rule_groups(spec)) if a.name == "RedisMemoryHigh"]  # mem.usage, in checks-memory.yml
     assert len(memory) == 2
     fleet_rule, override = memory
     assert 'cluster!~"sessions-eu-west|sessions-us-east|sessions-ap-south"' in fleet_rule.expr

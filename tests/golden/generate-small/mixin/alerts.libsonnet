@@ -387,7 +387,7 @@
         ],
       },
       {
-        name: "redis-checks",
+        name: "redis-checks-memory",
         rules: [
           {
             alert: "RedisNoMaxmemory",
@@ -553,6 +553,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=3&var-instance={{ $labels.instance }}",
             },
           },
+        ],
+      },
+      {
+        name: "redis-checks-replication",
+        rules: [
           {
             alert: "RedisReplicationLinkDown",
             expr: "(redis_master_link_up{job=\"redis\"} == bool 0) >= 1",
@@ -633,6 +638,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=2&var-instance={{ $labels.instance }}",
             },
           },
+        ],
+      },
+      {
+        name: "redis-checks-network",
+        rules: [
           {
             alert: "RedisDown",
             expr: "(redis_up{job=\"redis\"} == bool 0) >= 1",
@@ -747,6 +757,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-cluster?viewPanel=3&var-instance={{ $labels.instance }}",
             },
           },
+        ],
+      },
+      {
+        name: "redis-checks-performance",
+        rules: [
           {
             alert: "RedisLatencySpikes",
             expr: "(max without (event_name) (redis_latency_spike_duration_seconds{job=\"redis\"} and (time() - redis_latency_spike_last{job=\"redis\"}) < 60)) >= 0.1",
@@ -815,6 +830,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
             },
           },
+        ],
+      },
+      {
+        name: "redis-checks-persistence",
+        rules: [
           {
             alert: "RedisBgsaveFailed",
             expr: "(redis_rdb_last_bgsave_status{job=\"redis\"} == bool 0) >= 1",
@@ -847,6 +867,11 @@
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=7&var-instance={{ $labels.instance }}",
             },
           },
+        ],
+      },
+      {
+        name: "redis-checks-configuration",
+        rules: [
           {
             alert: "RedisNoEvictionPolicy",
             expr: "(redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"}) >= 1",
