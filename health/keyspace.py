@@ -324,7 +324,7 @@ async def choose_node(target: Target, credentials: Credentials, timeout: float
     if not online:
         return client, target, False, "no online replica: sampled the primary"
     replica = Target(host=online[0]["ip"], port=int(online[0]["port"]), tls=target.tls, cluster=target.cluster,
-                     kind=target.kind, username=target.username)
+                     kind=target.kind, username=target.username, credentials=target.credentials)
     other = client_for(replica, credentials, timeout)
     try:
         replica_info = await _info(other, timeout)

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import NoReturn
 
+from cachewatch.cli.redis_login import LOGIN_EPILOG, add_login_flags, tls_settings
+
 EX_USAGE = 4  # as `cachewatch health`: 2 already means "unhealthy"
 DIAGNOSE_EPILOG = """\
 exit codes (the worst node decides; unhealthy > unknown > degraded > healthy):
@@ -24,8 +26,8 @@ TYPE, MEMORY USAGE key SAMPLES 5, PTTL and OBJECT ENCODING, until the key budget
 the keyspace; figures are scaled to the whole keyspace (INFO keyspace) and marked PARTIAL when a budget ended the
 run. The report shows key names (the biggest keys): it is printed, never logged.
 
-credentials: --redis-user or REDIS_USER, --redis-password-file or REDIS_PASSWORD (flags win).
-"""
+
+""" + LOGIN_EPILOG
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,8 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-window", metavar="DURATION", default="1s",
                    help="how long to time PINGs (latency distribution) and between the two samples (default 1s)")
     p.add_argument("--timeout", metavar="DURATION", default="2s", help="deadline per step per node (default 2s)")
-    p.add_argument("--redis-user", metavar="USER", help="ACL user (default: REDIS_USER)")
-    p.add_argument("--redis-password-file", metavar="FILE", help="file holding the password (default: REDIS_PASSWORD)")
+    add_login_flags(p)
     p.set_defaults(func=run, usage_exit=EX_USAGE)
     p.error = _usage_error  # type: ignore[method-assign]
 
@@ -89,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         spec = load(args.target)  # prints one line per problem
         if spec is None:
             return EX_USAGE
-    request = Request(spec=spec, urls=urls, as_json=args.json, options=options, keyspace=budget,
-                      user=args.redis_user, password_file=args.redis_password_file, environ=dict(os.environ))
     try:
+        request = Request(spec=spec, urls=urls, as_json=args.json, options=options, keyspace=budget,
+                          user=args.redis_user, password_file=args.redis_password_file, tls=tls_settings(args),
+                          environ=dict(os.environ))
         return main(request)
     except TargetError as exc:
         print(f"cachewatch diagnose: {exc}", file=sys.stderr)

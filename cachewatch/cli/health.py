@@ -7,6 +7,8 @@ import os
 import sys
 from typing import NoReturn
 
+from cachewatch.cli.redis_login import LOGIN_EPILOG, add_login_flags, tls_settings
+
 EX_USAGE = 4  # a bad spec, flag or target: 2 already means "unhealthy" to the scripts that call us
 HEALTH_EPILOG = """\
 exit codes (the worst node decides; unhealthy > unknown > degraded > healthy):
@@ -21,16 +23,11 @@ with --watch they work from the second cycle on; a single run takes one sample, 
 --interval 5s asks for two. A check whose command the server refuses (ACL, managed service) reports unknown, not
 a failure.
 
-credentials: --redis-user or REDIS_USER, --redis-password-file or REDIS_PASSWORD (flags win); a cluster whose
-spec sets `credentials` (user, password: {env: NAME} or {file: PATH}) uses those for its nodes. There is
-deliberately no password flag: command lines are visible to every user in ps. TLS (rediss:// targets and
-clusters with tls: true): --tls-ca-cert-file, --tls-client-cert-file/--tls-client-key-file,
---skip-tls-verification, as for the exporter.
-
 monitor: --watch 30s --alertmanager http://alertmanager:9093 posts one RedisNodeUnhealthy alert per unhealthy
 node to Alertmanager's /api/v2/alerts each cycle (resolved when the node recovers, or three cycles after the
 command stops), so routing, grouping and silences stay with Alertmanager.
-"""
+
+""" + LOGIN_EPILOG
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,13 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="take two samples DURATION apart so the rate checks work in a single run (default 0: one)")
     p.add_argument("--timeout", metavar="DURATION", default="2s",
                    help="deadline per node: connect, AUTH and the round trip (default 2s)")
-    p.add_argument("--redis-user", metavar="USER", help="ACL user (default: REDIS_USER)")
-    p.add_argument("--redis-password-file", metavar="FILE", help="file holding the password (default: REDIS_PASSWORD)")
-    p.add_argument("--tls-ca-cert-file", metavar="FILE", help="CA bundle for rediss:// targets")
-    p.add_argument("--tls-client-cert-file", metavar="FILE", help="client certificate for rediss:// targets")
-    p.add_argument("--tls-client-key-file", metavar="FILE", help="client key for rediss:// targets")
-    p.add_argument("--skip-tls-verification", action="store_true",
-                   help="do not verify the server certificate (test setups only)")
+    add_login_flags(p)
     p.add_argument("--alertmanager", metavar="URL",
                    help="post RedisNodeUnhealthy alerts for unhealthy nodes to this Alertmanager each cycle")
     p.set_defaults(func=run, usage_exit=EX_USAGE)
@@ -82,7 +73,7 @@ def _duration(flag: str, value: str | None, *, zero_ok: bool) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from cachewatch.cli.spec import load
     from cachewatch.health.run import Options, Request, main
-    from cachewatch.health.targets import TargetError, Tls
+    from cachewatch.health.targets import TargetError
 
     options = Options(timeout=_duration("--timeout", args.timeout, zero_ok=False),
                       interval=_duration("--interval", args.interval, zero_ok=True),
@@ -95,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.alertmanager and not args.alertmanager.startswith(("http://", "https://")):
         _usage_error("--alertmanager: give an http:// or https:// URL")
     try:
-        tls = Tls(ca_file=args.tls_ca_cert_file, cert_file=args.tls_client_cert_file,
-                  key_file=args.tls_client_key_file, insecure_skip_verify=args.skip_tls_verification)
+        tls = tls_settings(args)
         request = Request(spec=spec, urls=tuple(args.targets), as_json=args.json, options=options,
                           user=args.redis_user, password_file=args.redis_password_file, tls=tls,
                           alertmanager_url=args.alertmanager, environ=dict(os.environ))

@@ -45,6 +45,7 @@ from cachewatch.health.targets import (
     Credentials,
     Target,
     TargetError,
+    Tls,
     read_credentials,
     targets_from_spec,
     targets_from_urls,
@@ -157,15 +158,17 @@ class Request:
     keyspace: Budget | None = None  # None: no keyspace analysis
     user: str | None = None
     password_file: str | None = None
+    tls: Tls = field(default_factory=Tls)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 def main(request: Request, out: TextIO = sys.stdout) -> int:
     """Run the command; TargetError for a usage problem (nothing was contacted)."""
-    targets = (targets_from_spec(request.spec) if request.spec else []) + targets_from_urls(request.urls)
+    targets = (targets_from_spec(request.spec, request.environ) if request.spec else []) + \
+        targets_from_urls(request.urls)
     if not targets:
         raise TargetError("nothing to diagnose: give a SPEC or a TARGET (redis://host:port)")
-    credentials = read_credentials(request.user, request.password_file, request.environ)
+    credentials = read_credentials(request.user, request.password_file, request.environ, request.tls)
     nodes = asyncio.run(diagnose(targets, credentials, request.options, request.keyspace))
     out.write(to_json(nodes) + "\n" if request.as_json else text(nodes))
     out.flush()

@@ -4,6 +4,8 @@ TLS files for rediss:// nodes, and usage errors that name the field, never the s
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,3 +64,14 @@ def test_a_client_certificate_needs_its_key_and_alertmanager_needs_a_url() -> No
     assert done.returncode == EX_USAGE and "must be given together" in done.stderr
     done = health("--target", "redis://127.0.0.1:6390", "--alertmanager", "alertmanager:9093", env=environment())
     assert done.returncode == EX_USAGE and "--alertmanager" in done.stderr
+
+
+def test_diagnose_logs_in_like_health_over_tls(servers: Servers, tls_files: TlsFiles) -> None:
+    server = servers(*HEALTHY_ARGS, password=PASSWORD, tls=tls_files)
+    done = subprocess.run(
+        [sys.executable, "-m", "cachewatch", "diagnose", f"rediss://127.0.0.1:{server.tls_port}", "--json",
+         "--latency-window", "0.2s", "--tls-ca-cert-file", str(tls_files.ca_cert),
+         "--tls-client-cert-file", str(tls_files.client_cert), "--tls-client-key-file", str(tls_files.client_key)],
+        capture_output=True, text=True, env=environment(REDIS_PASSWORD=PASSWORD), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
