@@ -1,8 +1,9 @@
 """Key name → key pattern: ``user:123:cart`` → ``user:*:cart``, so that a keyspace reads as a few dozen groups.
 
 The name is split at the separators ``: . / - _`` (kept), and every segment that looks like an identifier becomes
-``*``: digits, a UUID, hex of 8+ characters with a digit, or a long random token (16+ characters mixing letters
-and digits). UUIDs are replaced before splitting, since their own dashes are separators. Words stay: a pattern
+``*``: digits, a UUID, hex of 8+ characters in one case (no English word of 8+ letters uses only a–f, while
+one random 8-digit hex id in 2,500 has no digit), or a long random token (16+ characters mixing letters and
+digits). UUIDs are replaced before splitting, since their own dashes are separators. Words stay: a pattern
 keeps the names an application gave its keys. Pure and cheap (one regex pass per key): the sampler calls it for
 every sampled key.
 """
@@ -18,7 +19,7 @@ MAX_PATTERNS = 1000
 MAX_NAME_CHARS = 200  # longer names are cut before matching: the pattern of a 10 KB key name is not worth 10 KB
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SEPARATORS = re.compile(r"([:./\-_])")
-_HEX = re.compile(r"[0-9a-fA-F]{8,}")
+_HEX = re.compile(r"[0-9a-f]{8,}|[0-9A-F]{8,}")
 _TOKEN = re.compile(r"[0-9A-Za-z+=]{16,}")
 _DIGIT = re.compile(r"\d")
 _LETTER = re.compile(r"[A-Za-z]")
@@ -27,7 +28,7 @@ _LETTER = re.compile(r"[A-Za-z]")
 IDENTIFIERS: tuple[Callable[[str], bool], ...] = (
     str.isdigit,
     lambda s: s == WILDCARD,  # a UUID already replaced
-    lambda s: bool(_HEX.fullmatch(s) and _DIGIT.search(s)),
+    lambda s: bool(_HEX.fullmatch(s)),
     lambda s: bool(_TOKEN.fullmatch(s) and _DIGIT.search(s) and _LETTER.search(s)),
 )
 

@@ -125,6 +125,17 @@ def _overhead(ev: Evidence) -> list[Finding]:
                     value=share)]
 
 
+DOCTOR_CHARS = 400  # the doctor's text in the report (its conditions are findings above; JSON has all of it)
+
+
+def sentences(text: str, limit: int) -> str:
+    """``text`` cut after its last whole sentence within ``limit`` characters (marked "…"), never mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return (text[:cut + 1] if cut > 0 else text[:limit].rsplit(" ", 1)[0]) + " …"
+
+
 def section(ev: Evidence, health: NodeHealth) -> Section:
     stats = ev.extra.get("memory_stats") or {}
     doctor_text = ev.extra.get("memory_doctor")
@@ -150,7 +161,7 @@ def section(ev: Evidence, health: NodeHealth) -> Section:
         facts["likely_fragmentation_cause"] = causes[0][1] if causes[0][0] > 0 else None
         findings += _doctor(stats, ev)
     if isinstance(doctor_text, str):
-        lines.append("MEMORY DOCTOR: " + " ".join(doctor_text.split())[:400])
+        lines.append("MEMORY DOCTOR: " + sentences(" ".join(doctor_text.split()), DOCTOR_CHARS))
         facts["memory_doctor"] = doctor_text
     findings += _overhead(ev)
     unknown = refusal(ev.refused, {"memory_stats": "MEMORY STATS"})

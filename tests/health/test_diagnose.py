@@ -145,3 +145,12 @@ def test_exit_codes_follow_the_worst_node(servers: Servers) -> None:
     assert gone.returncode == 2 and "UNHEALTHY" in gone.stdout and "net.connect" in gone.stdout
     assert cli("redis://127.0.0.1:1", "--timeout", "0").returncode == 4
     assert cli(str(Path("/nonexistent/fleet.py"))).returncode == 4
+
+
+def test_long_doctor_text_is_cut_after_a_whole_sentence() -> None:
+    from cachewatch.health.diagnose.memory import sentences
+
+    text = "First sentence here. Second one is longer than the limit allows."
+    assert sentences(text, 30) == "First sentence here. …"
+    assert sentences(text, 200) == text
+    assert sentences("no full stop in this long text at all", 20) == "no full stop in this …"
