@@ -153,4 +153,4 @@ def test_long_doctor_text_is_cut_after_a_whole_sentence() -> None:
     text = "First sentence here. Second one is longer than the limit allows."
     assert sentences(text, 30) == "First sentence here. …"
     assert sentences(text, 200) == text
-    assert sentences("no full stop in this long text at all", 20) == "no full stop in this …"
+    assert sentences("no full stop in this long text at all", 21) == "no full stop in this …"
