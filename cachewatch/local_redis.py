@@ -180,14 +180,16 @@ def _start_redis_once(args: tuple[str, ...], password: str | None, acl_users: di
 
 
 def start_replica(primary: RedisServer, timeout: float = 10.0) -> RedisServer:
-    """Start a replica of ``primary`` and wait until its link is up."""
+    """Start a replica of ``primary`` and wait until its link is up on both ends: the replica says
+    ``master_link_status:up`` and the primary lists it ``state=online`` (a moment later, after its first ACK)."""
     args = ["--replicaof", "127.0.0.1", str(primary.port)]
     if primary.password:
         args += ["--masterauth", primary.password]
     replica = start_redis(*args, password=primary.password)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "master_link_status:up" in replica.cli("INFO", "replication"):
+        if "master_link_status:up" in replica.cli("INFO", "replication") and \
+                f"port={replica.port},state=online" in primary.cli("INFO", "replication"):
             return replica
         time.sleep(0.05)
     replica.stop()
