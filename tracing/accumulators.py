@@ -21,6 +21,8 @@ from prometheus_client.samples import Exemplar
 
 from cachewatch.logs import trace_ids
 
+_time = time.time
+
 
 class OpStats:
     """Duration buckets, sum, hits and misses of one operation of one client.
@@ -38,7 +40,9 @@ class OpStats:
         self._lock = threading.Lock()
         self._threads: list[tuple[weakref.ref[threading.Thread], list[float]]] = []
         self._retired: list[float] = [0] * (width + 3)
-        self.exemplars: dict[int, Exemplar] = {}  # bucket index → latest exemplar of a sampled span
+        # bucket index → (span context, seconds, unix time) of the latest sampled span; turned into an Exemplar
+        # (hex ids, label dict) only at scrape time, not once per sampled command
+        self.exemplars: dict[int, tuple[Any, float, float]] = {}
 
     def slots(self) -> list[float]:
         """The calling thread's slots (created and registered on its first call)."""
@@ -60,7 +64,12 @@ class OpStats:
 
     def exemplar(self, seconds: float, context: Any) -> None:
         """Keep the sampled span ``context`` as the latest exemplar of the bucket ``seconds`` falls in."""
-        self.exemplars[bisect_left(self.bounds, seconds)] = Exemplar(trace_ids(context), seconds, time.time())
+        self.exemplars[bisect_left(self.bounds, seconds)] = (context, seconds, _time())
+
+    def exemplar_objects(self) -> dict[int, Exemplar]:
+        """The kept exemplars as prometheus_client renders them."""
+        return {index: Exemplar(trace_ids(context), seconds, when)
+                for index, (context, seconds, when) in list(self.exemplars.items())}
 
     def totals(self) -> list[float]:
         """All threads' slots added up (finished threads folded into the retired total first)."""

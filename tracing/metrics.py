@@ -61,6 +61,7 @@ class ClientCollector(Collector):
         self.requests = KeyedCounts()  # (cache, operation, result, key_class) counted off the command path
         # counts of clients that were garbage-collected: counters must not go backwards when a client goes
         self.retired: dict[tuple[str, str], tuple[list[float], bool]] = {}
+        self.retired_exemplars: dict[tuple[str, str], dict[int, Any]] = {}  # a dropped client's links stay
         self.pool_readers: dict[int, tuple[str, PoolReader]] = {}
         self.pools_recorded: dict[str, tuple[int, int, int]] = {}
         self.lock = threading.Lock()
@@ -75,6 +76,7 @@ class ClientCollector(Collector):
                 totals, old = op.stats.totals(), self.retired.get((op.name, cache))
                 merged = totals if old is None else [a + b for a, b in zip(old[0], totals, strict=True)]
                 self.retired[(op.name, cache)] = (merged, op.reads is not None)
+                _latest(self.retired_exemplars.setdefault((op.name, cache), {}), op.stats.exemplar_objects())
 
     # --- pools --------------------------------------------------------------------------------------------
     def add_pool(self, cache: str, reader: PoolReader) -> int:
@@ -116,6 +118,8 @@ class ClientCollector(Collector):
                 durations[key] = list(totals)
                 if is_read:
                     reads.add(key)
+            for key, marks in self.retired_exemplars.items():
+                exemplars[key] = dict(marks)
         for tel in list(self.sources):
             for op in {id(op): op for op in list(tel.ops.values())}.values():
                 key = (op.name, tel.cache)
@@ -126,10 +130,7 @@ class ClientCollector(Collector):
                     durations[key] = totals
                 if op.reads is not None:
                     reads.add(key)
-                for index, exemplar in list(op.stats.exemplars.items()):
-                    mine = exemplars.setdefault(key, {})
-                    if index not in mine or mine[index].timestamp < exemplar.timestamp:
-                        mine[index] = exemplar
+                _latest(exemplars.setdefault(key, {}), op.stats.exemplar_objects())
         hits = len(DURATION_BUCKETS) + 2  # slot layout of OpStats: buckets, +Inf, sum, hits, misses
         for key in reads:
             operation, cache = key
@@ -182,6 +183,13 @@ class ClientCollector(Collector):
         return [HistogramMetricFamily("db_client_operation_duration_seconds", ""),
                 CounterMetricFamily("cache_requests", ""),
                 GaugeMetricFamily("cache_pool_connections", ""), GaugeMetricFamily("cache_pool_max_connections", "")]
+
+
+def _latest(into: dict[int, Any], marks: dict[int, Any]) -> None:
+    """Keep the newer exemplar of each bucket."""
+    for index, exemplar in list(marks.items()):
+        if index not in into or into[index].timestamp < exemplar.timestamp:
+            into[index] = exemplar
 
 
 class ClientMetrics:

@@ -1,8 +1,11 @@
 """Connection pools of instrumented clients: gauges read at scrape time, connection set-up timed and its failures
-counted by a subclass of the pool's connection class, and the wait of blocking pools timed.
+counted at checkout, and the wait of blocking pools timed.
 
-Nothing here runs per command, except a blocking pool's timed checkout: an ordinary pool never waits (it opens a
-connection instead), so timing its checkout would only add cost to every command.
+The pool's class, its ``connection_class`` and the connections' classes are never changed (other clients may
+share the pool, and applications compare them): the checkout method of this one pool instance is wrapped, and
+it holds the pool weakly, so the pool is still freed by reference counting. Whether a checkout had to connect
+is told by a connect callback redis-py runs after each successful (re)connect, so no connection is touched per
+command.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ if TYPE_CHECKING:
     from cachewatch.tracing.telemetry import Telemetry
 
 BLOCKING_POOLS = (redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool)
+SYNC_POOLS = (redis.ConnectionPool,)
+ASYNC_POOLS = (redis.asyncio.ConnectionPool,)
+# Exceptions of a checkout that mean the connection could not be set up.
+CONNECT_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
 _perf = time.perf_counter
 
 
@@ -61,63 +68,99 @@ def cluster_pools_reader(client: Any, is_async: bool) -> PoolReader:
     return read
 
 
-def timed_get_connection(original: Callable[..., Any], tel: Telemetry, is_async: bool) -> Callable[..., Any]:
-    """A blocking pool's ``get_connection``, timed: the wait for a free connection (or for the pool's timeout)."""
-    wait = tel.metrics.pool_wait.labels(tel.cache)
-    if is_async:
-        async def get_connection_async(*args: Any, **kwargs: Any) -> Any:
-            start = _perf()
-            connection = await original(*args, **kwargs)
-            wait.observe(_perf() - start)
-            return connection
+class ConnectWatch:
+    """Counts successful (re)connects of one pool's connections through redis-py's connect callbacks, which
+    redis-py holds as weak methods: a connection never keeps this alive."""
 
-        return get_connection_async
+    __slots__ = ("__weakref__", "connects")
+
+    def __init__(self) -> None:
+        self.connects = 0
+
+    def connected(self, _connection: Any) -> None:
+        self.connects += 1
+
+    def watch(self, connection: Any) -> Any:
+        connection.register_connect_callback(self.connected)
+        return connection
+
+    def watch_existing(self, pool: Any) -> None:
+        """Connections the pool made before it was instrumented."""
+        for connection in (*pool._get_free_connections(), *pool._get_in_use_connections()):
+            self.watch(connection)
+
+
+def make_connection(pool: Any, watch: ConnectWatch) -> Callable[[], Any]:
+    """``pool.make_connection`` of one pool (sync or asyncio; rare: new connections only): the new connection
+    reports its connects to ``watch``."""
+    ref, make = weakref.ref(pool), type(pool).make_connection
+
+    def make_connection() -> Any:
+        return watch.watch(make(ref()))
+
+    return make_connection
+
+
+def sync_checkout(pool: Any, tel: Telemetry, watch: ConnectWatch) -> Callable[..., Any]:
+    """``pool.get_connection`` of one sync pool: the connection set-up (first connect and reconnects) timed and
+    its failures counted; for blocking pools the whole checkout (the wait for a free connection) too."""
+    ref, checkout = weakref.ref(pool), type(pool).get_connection
+    created = tel.metrics.connect_time.labels(tel.cache)
+    failures = tel.metrics.connection_errors.labels(tel.cache)
+    wait = tel.metrics.pool_wait.labels(tel.cache) if isinstance(pool, BLOCKING_POOLS) else None
 
     def get_connection(*args: Any, **kwargs: Any) -> Any:
+        connects = watch.connects
         start = _perf()
-        connection = original(*args, **kwargs)
-        wait.observe(_perf() - start)
+        try:
+            connection = checkout(ref(), *args, **kwargs)
+        except redis.exceptions.MaxConnectionsError:
+            raise
+        except CONNECT_FAILURES:
+            failures.inc()
+            raise
+        if wait is not None:
+            wait.observe(_perf() - start)
+        if connects != watch.connects:
+            created.observe(_perf() - start)
         return connection
 
     return get_connection
 
 
-def counted_connection_class(base: type, tel: Telemetry, is_async: bool) -> type:
-    """A subclass of the pool's connection class whose ``connect`` times new connections and counts failures.
-
-    redis-py calls ``connect()`` on every checkout; an already connected connection returns at once, before the
-    retry wrapper the base class would go through, so the common case costs nothing extra."""
+def async_ensure(pool: Any, tel: Telemetry) -> Callable[..., Any]:
+    """``pool.ensure_connection`` of one asyncio pool: when the connection is already connected (nearly every
+    checkout) it hands back redis-py's own coroutine untouched; otherwise the set-up is timed."""
+    ref, ensure = weakref.ref(pool), type(pool).ensure_connection
     created = tel.metrics.connect_time.labels(tel.cache)
     failures = tel.metrics.connection_errors.labels(tel.cache)
-    connect = base.connect
 
-    if is_async:
-        async def connect_async(self: Any) -> None:
-            if self.is_connected or not type(self).cachewatch_active:
-                return await connect(self)
-            start = _perf()
-            try:
-                await connect(self)
-            except BaseException:
-                failures.inc()
-                raise
-            created.observe(_perf() - start)
+    async def timed(target: Any, connection: Any) -> None:
+        start = _perf()
+        try:
+            await ensure(target, connection)
+        except CONNECT_FAILURES:
+            failures.inc()
+            raise
+        created.observe(_perf() - start)
 
-        body = {"connect": connect_async}
-    else:
-        def connect_sync(self: Any) -> None:
-            if self._sock:
-                return None
-            if not type(self).cachewatch_active:
-                return connect(self)
-            start = _perf()
-            try:
-                connect(self)
-            except BaseException:
-                failures.inc()
-                raise
-            created.observe(_perf() - start)
-            return None
+    def ensure_connection(connection: Any) -> Any:
+        if connection.is_connected:
+            return ensure(ref(), connection)
+        return timed(ref(), connection)
 
-        body = {"connect": connect_sync}
-    return type(f"Counted{base.__name__}", (base,), {**body, "cachewatch_active": True, "__module__": __name__})
+    return ensure_connection
+
+
+def async_wait(pool: Any, tel: Telemetry) -> Callable[..., Any]:
+    """``get_connection`` of one asyncio blocking pool, timed: the wait for a free connection."""
+    ref, checkout = weakref.ref(pool), type(pool).get_connection
+    wait = tel.metrics.pool_wait.labels(tel.cache)
+
+    async def get_connection(*args: Any, **kwargs: Any) -> Any:
+        start = _perf()
+        connection = await checkout(ref(), *args, **kwargs)
+        wait.observe(_perf() - start)
+        return connection
+
+    return get_connection

@@ -171,8 +171,10 @@ class SpanFactory:
         plan = plan_of(provider.sampler) if sdk else None
         ids = sink = None
         if plan is not None and hasattr(tracer, "id_generator"):
-            ids = StagedIdGenerator(tracer.id_generator)
-            tracer.id_generator = ids
+            ids = tracer.id_generator
+            if not isinstance(ids, StagedIdGenerator):  # one per tracer: the SDK hands every client the same one
+                ids = StagedIdGenerator(ids)
+                tracer.id_generator = ids
             sink = _sink_for(tracer)
         self._tracer, self._plan, self._ids, self._sink = tracer, (plan if ids is not None else None), ids, sink
         self._checked = sink.processor._span_processors if sink is not None else None

@@ -203,27 +203,37 @@ class Telemetry:
     # --- pipelines -----------------------------------------------------------------------------------------
     def batch_name(self, kind: str, queued: Sequence[Sequence[Any]]) -> str:
         """``PIPELINE``/``MULTI``, or ``PIPELINE GET`` when every queued command is the same (DB semconv)."""
-        names = {normalize(args[0]) for args in queued if args}
+        ops, op_of = self.ops, self.op
+        names = {(ops.get(args[0]) or op_of(args[0])).name for args in queued if args}
         return f"{kind} {names.pop()}" if len(names) == 1 else kind
 
     def count_batch(self, queued: Sequence[Sequence[Any]], replies: Sequence[Any]) -> tuple[int, int]:
         """Hits and misses of the read commands inside a pipeline, per command, from their replies."""
         total_hits = total_misses = 0
+        ops, op_of, classified = self.ops, self.op, self.key_classes is not None
         for args, reply in zip(queued, replies, strict=False):
             if not args or isinstance(reply, BaseException):
                 continue
-            op = self.op(args[0])
+            op = ops.get(args[0]) or op_of(args[0])
             if op.reads is None:
                 continue
-            hits, misses = op.reads(reply, args)
+            if op.single:
+                hits = 0 if reply is None else 1
+                misses = 1 - hits
+            else:
+                hits, misses = op.reads(reply, args)
             total_hits += hits
             total_misses += misses
-            if self.key_classes is None:
-                slots = op.stats.slots()
-                slots[op.stats.hits] += hits
-                slots[op.stats.misses] += misses
-            else:
+            if classified:
                 self._count_by_class(op, args, reply, hits, misses)
+            else:
+                stats = op.stats
+                try:
+                    slots = stats.local.slots
+                except AttributeError:
+                    slots = stats.slots()
+                slots[stats.hits] += hits
+                slots[stats.misses] += misses
         return total_hits, total_misses
 
 
