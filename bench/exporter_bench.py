@@ -47,12 +47,13 @@ from cachewatch.local_redis import RedisServer, start_redis  # noqa: E402
 from tests.support.exporter_process import ExporterProcess, start_exporter, start_peer  # noqa: E402
 
 KINDS = ("ours", "peer")
-# /metrics phase only: a second copy of ours that refreshes its latency data (LATENCY HISTOGRAM + INFO
-# latencystats, cached for latency_refresh_interval = 60 s by default) on every scrape, to price that scrape.
-METRICS_KINDS = ("ours", "ours_refresh", "peer")
-REFRESH_EVERY_SCRAPE = "latency_refresh_interval: 1ms\n"
+METRICS_KINDS = KINDS
+# Interval phase: Prometheus scrape intervals simulated in compressed time. Our latency_refresh_interval (60 s)
+# becomes SIM_PERIOD seconds and every interval shrinks by the same factor, so each interval keeps its number
+# of scrapes per latency refresh; between two scrapes, TRAFFIC runs once on both servers.
 LATENCY_REFRESH_SECONDS = 60.0
-PROMETHEUS_INTERVAL_SECONDS = 15.0
+SIM_PERIOD = 0.24
+SIM_INTERVALS = {15.0: 40, 60.0: 14, 300.0: 8}  # simulated interval (s) → measured scrapes
 SCRAPE_HEADERS = {"Accept-Encoding": "gzip", "X-Prometheus-Scrape-Timeout-Seconds": "10"}
 PEER_ARGS = ("--redis-only-metrics",)
 PRIME_KEYS = 2000
@@ -98,9 +99,9 @@ def start_side(kind: str, stack: contextlib.ExitStack, *args: str) -> ExporterPr
     """Start our exporter or the peer; ``stack`` stops it and removes its log file."""
     if kind == "peer":
         exporter = start_peer(*args, *PEER_ARGS)
-    elif kind == "ours_refresh":
+    elif kind == "ours_sim":
         config = Path(tempfile.mkstemp(prefix="cw-bench-", suffix=".yml")[1])
-        config.write_text(REFRESH_EVERY_SCRAPE)
+        config.write_text(f"latency_refresh_interval: {SIM_PERIOD * 1000:.0f}ms\n")
         stack.callback(config.unlink, missing_ok=True)
         exporter = start_exporter(*args, "--config", str(config))
     else:
@@ -137,6 +138,23 @@ def prime(server: RedisServer, keys: int = PRIME_KEYS, rounds: int = PRIME_ROUND
             client.delete(f"bench:missing:{i}")
     finally:
         client.close()
+
+
+TRAFFIC = ("get", "incrby", "hget", "lrange", "smembers", "zrange", "expire", "exists", "mget", "del")
+
+
+def traffic(client: redis.Redis, i: int) -> None:
+    """One round of the steady application mix (the commands of ``prime``'s loop, INCR booked as INCRBY)."""
+    client.get(f"bench:str:{i % 2000}")
+    client.incr("bench:counter")
+    client.hget(f"bench:hash:{i % 200 * 10}", "a")
+    client.lrange(f"bench:list:{i % 200 * 10}", 0, -1)
+    client.smembers(f"bench:set:{i % 200 * 10}")
+    client.zrange(f"bench:zset:{i % 200 * 10}", 0, -1)
+    client.expire(f"bench:str:{i % 2000}", 3600)
+    client.exists(f"bench:str:{i % 2000}")
+    client.mget([f"bench:str:{i % 2000}", f"bench:str:{(i + 1) % 2000}"])
+    client.delete(f"bench:missing:{i}")
 
 
 @dataclass
@@ -289,6 +307,94 @@ def per_command_breakdown(delta: RedisSnapshot, cost: float, scrapes: int) -> di
     ranked = sorted(commands.items(), key=lambda kv: -kv[1][1])
     return {name: {"calls_per_scrape": c / scrapes, "usec_per_scrape": u / scrapes} for name, (c, u) in ranked
             if c > 0}
+
+
+# --- phase 1b: Redis time per scrape at simulated scrape intervals -------------------------------------------
+@dataclass
+class IntervalSide:
+    kind: str
+    side: ScrapeSide
+    traffic_client: redis.Redis
+    scrapes: int = 0
+    before: RedisSnapshot | None = None
+    after: RedisSnapshot | None = None
+
+
+def exporter_usec(before: RedisSnapshot, after: RedisSnapshot, cost: float) -> float:
+    """usec of the exporter's own commands between two snapshots: everything but the traffic mix, minus the
+    first snapshot's own INFO (booked after it ran, so inside the delta)."""
+    delta = after.minus(before)
+    return sum(usec for name, (_, usec) in delta.per_command.items() if name not in TRAFFIC) - cost
+
+
+def interval_phase(rounds: int = 1) -> dict[str, dict[str, object]]:
+    """For each simulated interval: ours (latency period SIM_PERIOD) and the peer, scraped in turn every
+    interval × SIM_PERIOD / 60 s with one round of traffic before each scrape. One snapshot before and one
+    after the measured scrapes (a snapshot INFO between two scrapes would be booked at a cold-cache price
+    that the hot-measured snapshot cost does not cancel)."""
+    results: dict[str, dict[str, object]] = {}
+    with contextlib.ExitStack() as stack:
+        for interval, scrapes in SIM_INTERVALS.items():
+            sides = {}
+            for kind in ("ours_sim", "peer"):  # fresh servers and exporters per interval: no history carried
+                side = open_scrape_side(kind, stack)
+                client = redis.Redis(host="127.0.0.1", port=side.server.port)
+                stack.callback(client.close)
+                sides[kind] = IntervalSide(kind, side, client)
+            costs = {kind: snapshot_cost(s.side.stats_client) for kind, s in sides.items()}
+            tick = interval * SIM_PERIOD / LATENCY_REFRESH_SECONDS
+            warmup = int(SIM_PERIOD / tick) + 2  # the connection's first full fetch, then one period
+            start = time.monotonic()
+            for i in range(warmup + scrapes * rounds):
+                for kind in interleaved(i, ("ours_sim", "peer")):
+                    s = sides[kind]
+                    traffic(s.traffic_client, i)
+                    if i == warmup:
+                        s.before = snapshot(s.side.stats_client)
+                    _, _, resp = s.side.scrape()
+                    if resp.status != 200:
+                        raise RuntimeError(f"{kind} /metrics answered {resp.status}")
+                    s.scrapes += i >= warmup
+                time.sleep(max(0.0, start + (i + 1) * tick - time.monotonic()))
+            for s in sides.values():
+                s.after = snapshot(s.side.stats_client)
+            deviation = percentile_deviation(sides["ours_sim"].side)
+            for kind, s in sides.items():
+                name = "ours" if kind == "ours_sim" else "peer"
+                assert s.before is not None and s.after is not None
+                delta = s.after.minus(s.before)
+                results.setdefault(name, {})[f"{interval:.0f}"] = {
+                    "mean_usec": exporter_usec(s.before, s.after, costs[kind]) / s.scrapes,
+                    "scrapes": s.scrapes,
+                    "latency_histogram_calls_per_scrape": delta.per_command.get("latency|histogram", (0, 0))[0]
+                    / s.scrapes,
+                    "per_command": {name: {"calls_per_scrape": c / s.scrapes, "usec_per_scrape": u / s.scrapes}
+                                    for name, (c, u) in delta.per_command.items() if name not in TRAFFIC},
+                    **({"percentile_deviation": deviation} if kind == "ours_sim" else {}),
+                }
+    return results
+
+
+def percentile_deviation(side: ScrapeSide) -> dict[str, float]:
+    """How far our percentiles (read off LATENCY HISTOGRAM) are from INFO latencystats' exact ones, for the
+    traffic mix: the factor max(a/b, b/a), median and max over commands × {p50, p99, p99.9}."""
+    _, body, resp = side.scrape()
+    text = (gzip.decompress(body) if resp.getheader("Content-Encoding") == "gzip" else body).decode()
+    ours = {}
+    for line in text.splitlines():
+        match = re.match(r'redis_latency_percentiles_usec\{cmd="([^"]+)",quantile="([^"]+)"\} (\S+)$', line)
+        if match:
+            ours[(match.group(1), match.group(2))] = float(match.group(3))
+    exact = side.stats_client.info("latencystats")
+    factors = []
+    for cmd in TRAFFIC:
+        row = exact.get(f"latency_percentiles_usec_{cmd}", {})
+        for key, quantile in (("p50", "50"), ("p99", "99"), ("p99.9", "99.9")):
+            a, b = ours.get((cmd, quantile)), row.get(key)
+            if a and b:
+                factors.append(max(a / b, b / a))
+    return {"median_factor": percentile(factors, 50), "max_factor": max(factors, default=float("nan")),
+            "compared": len(factors)}
 
 
 # --- phase 2: a fleet of redis-servers through /scrape ---------------------------------------------------
@@ -491,22 +597,13 @@ def metric_rows(m: dict[str, dict[str, object]]) -> list[Row]:
         return Row(figure, float(m["ours"]["check"][key]), float(m["peer"]["check"][key]),  # type: ignore[index]
                    None, "{:.0f}")
 
-    steady = float(m["ours"]["redis_usec_per_scrape"])  # type: ignore[arg-type]
-    refresh = float(m["ours_refresh"]["redis_usec_per_scrape"])  # type: ignore[arg-type]
-    share = min(1.0, PROMETHEUS_INTERVAL_SECONDS / LATENCY_REFRESH_SECONDS)  # refresh scrapes per scrape
-    peer_redis = float(m["peer"]["redis_usec_per_scrape"])  # type: ignore[arg-type]
     return [
-        row("/metrics wall time p50 (ms)", "p50_ms", 1.0, "{:.3f}"),
+        row("/metrics wall time p50 (ms)", "p50_ms", 0.5, "{:.3f}"),
         row("/metrics wall time p90 (ms)", "p90_ms", None, "{:.3f}"),
         row("/metrics wall time p99 (ms)", "p99_ms", None, "{:.3f}"),
-        row("exporter CPU per scrape (ms)", "cpu_ms_per_scrape", 1.5, "{:.3f}"),
-        Row(f"redis main-thread time per scrape at a {PROMETHEUS_INTERVAL_SECONDS:.0f} s scrape interval (µs): "
-            f"{1 - share:.2f} × cached + {share:.2f} × refresh", steady * (1 - share) + refresh * share, peer_redis,
-            0.6, "{:.1f}"),
-        row("redis main-thread time, scrape with latency data cached (µs)", "redis_usec_per_scrape", None,
-            "{:.1f}"),
-        Row("redis main-thread time, scrape that refreshes latency data (µs; every scrape at intervals ≥ 60 s)",
-            refresh, peer_redis, None, "{:.1f}"),
+        row("exporter CPU per scrape (ms)", "cpu_ms_per_scrape", 0.5, "{:.3f}"),
+        row("redis main-thread time per back-to-back scrape (µs; no traffic between scrapes)",
+            "redis_usec_per_scrape", None, "{:.1f}"),
         row("redis main-thread CPU incl. connects and I/O (µs)", "redis_thread_usec_per_scrape", None, "{:.1f}"),
         row("redis commands per scrape", "redis_calls_per_scrape"),
         row("redis connections per scrape", "redis_connections_per_scrape"),
@@ -515,6 +612,23 @@ def metric_rows(m: dict[str, dict[str, object]]) -> list[Row]:
         check("/metrics body, uncompressed (bytes)", "bytes_plain"),
         check("/metrics body, on the wire (bytes)", "bytes_wire"),
     ]
+
+
+def interval_rows(r: dict[str, dict[str, dict[str, float]]]) -> list[Row]:
+    rows = []
+    for interval in (f"{i:.0f}" for i in SIM_INTERVALS):
+        ours, peer = r["ours"][interval], r["peer"][interval]
+        rows.append(Row(f"redis time per scrape at a {interval} s interval, mean (µs; commandstats usec, "
+                        "steady traffic)", ours["mean_usec"], peer["mean_usec"], 0.5, "{:.1f}"))
+        rows.append(Row(f"… at {interval} s: LATENCY HISTOGRAM calls per scrape",
+                        ours["latency_histogram_calls_per_scrape"], peer["latency_histogram_calls_per_scrape"], None,
+                        "{:.2f}"))
+    dev = r["ours"]["300"]["percentile_deviation"]
+    rows.append(Row("redis_latency_percentiles_usec against INFO latencystats: median factor (ours only)",
+                    float(dev["median_factor"]), None, None, "{:.2f}"))  # type: ignore[arg-type]
+    rows.append(Row("… largest factor (ours only)", float(dev["max_factor"]), None, None,  # type: ignore[arg-type]
+                    "{:.2f}"))
+    return rows
 
 
 def fleet_rows(f: dict[str, dict[str, object]], size: int) -> list[Row]:
@@ -569,7 +683,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fleet-size", type=int, default=100, help="redis-servers scraped at once via /scrape (100)")
     p.add_argument("--rounds", type=int, default=20, help="measured fleet rounds per exporter (20)")
     p.add_argument("--quick", action="store_true", help="smoke run: 100 scrapes, fleet of 20, 5 rounds")
-    p.add_argument("--skip-fleet", action="store_true", help="only the /metrics phase")
+    p.add_argument("--skip-fleet", action="store_true", help="leave out the fleet phase")
+    p.add_argument("--skip-intervals", action="store_true", help="leave out the scrape-interval phase")
+    p.add_argument("--interval-rounds", type=int, default=1,
+                   help="multiply the measured scrapes of the interval phase (1: 40 / 14 / 8 at 15 / 60 / 300 s)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed or a phase failed")
     args = p.parse_args(argv)
@@ -626,6 +743,11 @@ def main(argv: list[str] | None = None) -> int:
             if m is not None:
                 results["metrics"] = m
                 rows += metric_rows(m)
+            if not args.skip_intervals:
+                r = run_phase("intervals", lambda: interval_phase(args.interval_rounds), errors)
+                if r is not None:
+                    results["intervals"] = r
+                    rows += interval_rows(r)  # type: ignore[arg-type]
             if not args.skip_fleet:
                 f = run_phase("fleet", lambda: fleet_phase(args.fleet_size, args.rounds), errors)
                 if f is not None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from cachewatch.catalog import CATALOG, Family
 from cachewatch.exporter import replies
-from cachewatch.exporter.exposition import MetricSet, labels
+from cachewatch.exporter.exposition import MetricSet, format_value, labels
 from cachewatch.exporter.info_parser import Info, parse_info, to_number
+from cachewatch.exporter.latency_refresh import CommandLatency
 from cachewatch.redis_text import parse_pairs
 
 log = logging.getLogger("cachewatch.exporter.collect")
@@ -33,48 +34,77 @@ CONFIG_FAMILIES = {
 }
 
 
+# INFO field → (family, "family " line prefix, scale): the per-field work of a scrape is one lookup.
+FIELD_SPECS: dict[str, tuple[str, str, float]] = {key: (f.name, f"{f.name} ", f.scale)
+                                                  for key, f in FIELD_FAMILIES.items()}
+
+
 def add_fields(out: MetricSet, fields: Mapping[str, str]) -> None:
     """Every field that has a catalog family becomes one unlabelled series."""
+    family = out.family
     for key, raw in fields.items():
-        fam = FIELD_FAMILIES.get(key)
-        if fam is None:
+        spec = FIELD_SPECS.get(key)
+        if spec is None:
             continue
-        if fam.scale == 1.0 and raw.isdigit():
-            out.add_text(fam.name, raw)  # the common case: a plain integer, already valid exposition text
+        name, prefix, scale = spec
+        if scale == 1.0 and raw.isdigit():
+            family(name).append(f"{prefix}{raw}\n")  # the common case: an INFO integer is valid exposition text
             continue
         value = to_number(raw)
         if value is not None:
-            out.add(fam.name, value * fam.scale if fam.scale != 1.0 else value)
+            family(name).append(f"{prefix}{format_value(value * scale if scale != 1.0 else value)}\n")
+
+
+@functools.lru_cache(maxsize=1024)
+def _instance_info_line(values: tuple[str, ...]) -> str:
+    return f"redis_instance_info{labels(*zip(INSTANCE_INFO_LABELS, values, strict=True))} 1\n"
 
 
 def add_server(out: MetricSet, info: Info, now: float) -> None:
     f = info.fields
-    out.add("redis_instance_info", 1, labels(*((name, f.get(name, "")) for name in INSTANCE_INFO_LABELS)))
+    out.family("redis_instance_info").append(_instance_info_line(tuple(f.get(name, "") for name in
+                                                                       INSTANCE_INFO_LABELS)))
     uptime = to_number(f.get("uptime_in_seconds", ""))
     if uptime is not None:
         out.add("redis_start_time_seconds", round(now - uptime))
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyspace_lines(db: str, raw: str) -> tuple[str, str, str] | None:
+    """(keys, expiring, avg ttl or "") series of one keyspace line, cached by its text."""
+    pairs = parse_pairs(raw)
+    keys, expires = to_number(pairs.get("keys", "")), to_number(pairs.get("expires", ""))
+    if keys is None:
+        return None
+    lbl = labels(("db", db))
+    ttl = to_number(pairs.get("avg_ttl", ""))
+    return (f"redis_db_keys{lbl} {format_value(keys)}\n", f"redis_db_keys_expiring{lbl} {format_value(expires or 0)}\n",
+            "" if ttl is None else f"redis_db_avg_ttl_seconds{lbl} {format_value(ttl / 1000)}\n")
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_db_lines(databases: int) -> tuple[tuple[str, str, str], ...]:
+    """(db, keys 0, expiring 0) for every index below ``databases``, rendered once."""
+    return tuple((f"db{i}", f'redis_db_keys{{db="db{i}"}} 0\n', f'redis_db_keys_expiring{{db="db{i}"}} 0\n')
+                 for i in range(databases))
+
+
 def add_keyspace(out: MetricSet, info: Info, databases: int) -> None:
     seen = set()
+    keys, expiring = out.family("redis_db_keys"), out.family("redis_db_keys_expiring")
     for db, raw in info.keyspace.items():
-        pairs = parse_pairs(raw)
-        keys, expires = to_number(pairs.get("keys", "")), to_number(pairs.get("expires", ""))
-        if keys is None:
+        lines = _keyspace_lines(db, raw)
+        if lines is None:
             continue
         seen.add(db)
-        lbl = labels(("db", db))
-        out.add("redis_db_keys", keys, lbl)
-        out.add("redis_db_keys_expiring", expires or 0, lbl)
-        ttl = to_number(pairs.get("avg_ttl", ""))
-        if ttl is not None:
-            out.add("redis_db_avg_ttl_seconds", ttl / 1000, lbl)
-    for index in range(databases):
-        db = f"db{index}"
+        keys.append(lines[0])
+        expiring.append(lines[1])
+        if lines[2]:
+            out.family("redis_db_avg_ttl_seconds").append(lines[2])
+    for db, keys_line, expiring_line in _empty_db_lines(databases):
         if db not in seen:
-            lbl = labels(("db", db))
-            out.add("redis_db_keys", 0, lbl)
-            out.add("redis_db_keys_expiring", 0, lbl)
+            keys.append(keys_line)
+            expiring.append(expiring_line)
 
 
 def add_replication(out: MetricSet, info: Info) -> None:
@@ -106,34 +136,33 @@ def add_replication(out: MetricSet, info: Info) -> None:
 
 @dataclass(frozen=True, slots=True)
 class LatencySnapshot:
-    """Per-command latency data, refreshed on its own interval rather than every scrape.
+    """Percentiles from INFO latencystats, for servers that refuse LATENCY HISTOGRAM (an ACL without it):
+    refreshed every latency_refresh_interval, rendered once. Elsewhere they are read off the histogram."""
 
-    LATENCY HISTOGRAM and INFO's latencystats section cost Redis more than the rest of a scrape put
-    together, and both are cumulative since the server started, so a fresh copy every scrape buys little.
-    """
-
-    percentiles: dict[str, dict[str, str]]
-    histogram_lines: tuple[str, ...]
+    percentiles: dict[str, tuple[str, ...]]
 
 
-EMPTY_LATENCY = LatencySnapshot({}, ())
+EMPTY_LATENCY = LatencySnapshot({})
+# One command's commandstats row: calls, usec, and its rendered lines for COMMAND_FAMILIES then the
+# percentile summary's _sum and _count ("" where Redis did not send the field).
+CommandStat = tuple[int, int, tuple[str, ...]]
+COMMAND_FAMILIES = ("redis_commands_total", "redis_commands_duration_seconds_total",
+                    "redis_commands_rejected_calls_total", "redis_commands_failed_calls_total")
+PERCENTILES = "redis_latency_percentiles_usec"
 
 
-def latency_snapshot(info: Info, histogram: object) -> LatencySnapshot:
-    """Capture latencystats and render the LATENCY HISTOGRAM series (with their sums) once."""
-    usec_by_cmd = {cmd: to_number(parse_pairs(raw).get("usec", "")) or 0.0 for cmd, raw in info.commandstats.items()}
-    series = MetricSet()
-    for cmd, (calls, buckets) in replies.latency_histogram(histogram).items():
-        for le, count in buckets:
-            series.add("redis_commands_latencies_usec", count, labels(("cmd", cmd), ("le", _le(le))), "_bucket")
-        lbl = cmd_label(cmd)
-        series.add("redis_commands_latencies_usec", calls, labels(("cmd", cmd), ("le", "+Inf")), "_bucket")
-        series.add("redis_commands_latencies_usec", usec_by_cmd.get(cmd, 0.0), lbl, "_sum")
-        series.add("redis_commands_latencies_usec", calls, lbl, "_count")
-    return LatencySnapshot(
-        percentiles={cmd: parse_pairs(raw) for cmd, raw in info.latencystats.items()},
-        histogram_lines=tuple(series.lines("redis_commands_latencies_usec")),
-    )
+def latency_snapshot(info: Info) -> LatencySnapshot:
+    """Render INFO latencystats' percentiles once per refresh."""
+    out = {}
+    for cmd, raw in info.latencystats.items():
+        pct = parse_pairs(raw)
+        lines = []
+        for key, quantile in LATENCY_QUANTILES:
+            value = to_number(pct.get(key, ""))
+            if value is not None:
+                lines.append(f"{PERCENTILES}{labels(('cmd', cmd), ('quantile', quantile))} {format_value(value)}\n")
+        out[cmd] = tuple(lines)
+    return LatencySnapshot(out)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -142,38 +171,62 @@ def cmd_label(cmd: str) -> str:
     return labels(("cmd", cmd))
 
 
-def add_commands(out: MetricSet, info: Info, latency: LatencySnapshot) -> None:
+@functools.lru_cache(maxsize=8192)
+def command_stat(cmd: str, raw: str) -> CommandStat | None:
+    """One commandstats row, parsed and rendered; cached by its text, so idle commands cost a lookup."""
+    stats = parse_pairs(raw)
+    calls, usec = to_number(stats.get("calls", "")), to_number(stats.get("usec", ""))
+    if calls is None or usec is None:
+        return None
+    lbl = cmd_label(cmd)
+    lines = [f"redis_commands_total{lbl} {format_value(calls)}\n",
+             f"redis_commands_duration_seconds_total{lbl} {format_value(usec / 1e6)}\n"]
+    for fam, key in (("redis_commands_rejected_calls_total", "rejected_calls"),
+                     ("redis_commands_failed_calls_total", "failed_calls")):
+        value = to_number(stats.get(key, ""))
+        lines.append("" if value is None else f"{fam}{lbl} {format_value(value)}\n")
+    lines.append(f"{PERCENTILES}_sum{lbl} {format_value(usec)}\n")
+    lines.append(f"{PERCENTILES}_count{lbl} {format_value(calls)}\n")
+    return int(calls), int(usec), tuple(lines)
+
+
+def command_stats(info: Info) -> dict[str, CommandStat]:
+    """Every well-formed commandstats row of one INFO, by command name."""
+    out = {}
     for cmd, raw in info.commandstats.items():
-        stats = parse_pairs(raw)
-        calls, usec = to_number(stats.get("calls", "")), to_number(stats.get("usec", ""))
-        if calls is None or usec is None:
-            continue
-        lbl = cmd_label(cmd)
-        out.add("redis_commands_total", calls, lbl)
-        out.add("redis_commands_duration_seconds_total", usec / 1e6, lbl)
-        for fam, key in (("redis_commands_rejected_calls_total", "rejected_calls"),
-                         ("redis_commands_failed_calls_total", "failed_calls")):
-            value = to_number(stats.get(key, ""))
-            if value is not None:
-                out.add(fam, value, lbl)
-        pct = latency.percentiles.get(cmd)
-        if pct is not None:
-            for key, quantile in LATENCY_QUANTILES:
-                value = to_number(pct.get(key, ""))
-                if value is not None:
-                    out.add("redis_latency_percentiles_usec", value, labels(("cmd", cmd), ("quantile", quantile)))
-            out.add("redis_latency_percentiles_usec", usec, lbl, "_sum")
-            out.add("redis_latency_percentiles_usec", calls, lbl, "_count")
-    if latency.histogram_lines:
-        out.add_lines("redis_commands_latencies_usec", latency.histogram_lines)
+        stat = command_stat(cmd, raw)
+        if stat is not None:
+            out[cmd] = stat
+    return out
+
+
+def add_commands(out: MetricSet, stats: Mapping[str, CommandStat], histograms: Mapping[str, CommandLatency],
+                 latency: LatencySnapshot) -> None:
+    """Per-command counters every scrape; latency series from the cached histograms (or, where LATENCY
+    HISTOGRAM is refused, INFO latencystats), with the summary's _sum and _count from this scrape."""
+    families = [out.family(name) for name in COMMAND_FAMILIES]
+    percentiles = out.family(PERCENTILES)
+    histogram = out.family("redis_commands_latencies_usec")
+    fallback = latency.percentiles
+    for cmd, (_, _, lines) in stats.items():
+        for family, line in zip(families, lines, strict=False):
+            if line:
+                family.append(line)
+        entry = histograms.get(cmd)
+        quantiles = entry.quantiles if entry is not None and entry.quantiles else fallback.get(cmd)
+        if quantiles:
+            percentiles.extend(quantiles)
+            percentiles.append(lines[4])
+            percentiles.append(lines[5])
+        if entry is not None and entry.histogram:
+            histogram.extend(entry.histogram)
+
+
+def add_errors(out: MetricSet, info: Info) -> None:
     for err, raw in info.errorstats.items():
         count = to_number(parse_pairs(raw).get("count", ""))
         if count is not None:
             out.add("redis_errors_total", count, labels(("err", err)))
-
-
-def _le(value: float) -> str:
-    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def add_latency_events(out: MetricSet, reply: object) -> None:
@@ -197,6 +250,22 @@ def add_cluster_info(out: MetricSet, reply: object) -> None:
 
 
 def add_config(out: MetricSet, config: Mapping[str, str]) -> None:
+    """CONFIG-derived series, rendered once per CONFIG refresh (``config`` is replaced, never changed)."""
+    cached = _config_cache.get(id(config))
+    if cached is None or cached[0] is not config:
+        rendered = MetricSet()
+        _render_config(rendered, config)
+        if len(_config_cache) >= 4096:  # about one live config per target; the entry pins its id
+            _config_cache.clear()
+        cached = _config_cache[id(config)] = (config, {n: rendered.lines(n) for n in rendered.names()})
+    for name, lines in cached[1].items():
+        out.family(name).extend(lines)
+
+
+_config_cache: dict[int, tuple[Mapping[str, str], dict[str, list[str]]]] = {}
+
+
+def _render_config(out: MetricSet, config: Mapping[str, str]) -> None:
     for key, fam in CONFIG_FAMILIES.items():
         value = to_number(config.get(key, ""))
         if value is not None:
@@ -232,14 +301,18 @@ def guarded(section: str, fn: Callable[..., None], *args: object) -> None:
 
 
 def collect(info: Info, replies_by_name: Mapping[str, object], config: Mapping[str, str], now: float,
-            latency: LatencySnapshot = EMPTY_LATENCY) -> MetricSet:
+            latency: LatencySnapshot = EMPTY_LATENCY, stats: Mapping[str, CommandStat] | None = None,
+            histograms: Mapping[str, CommandLatency] | None = None) -> MetricSet:
     """Build every Redis-derived series of one scrape from its parsed INFO and other replies."""
     out = MetricSet()
+    if stats is None:
+        stats = command_stats(info)
     guarded("fields", add_fields, out, info.fields)
     guarded("server", add_server, out, info, now)
     guarded("keyspace", add_keyspace, out, info, databases_to_pad(info, config))
     guarded("replication", add_replication, out, info)
-    guarded("commands", add_commands, out, info, latency)
+    guarded("commands", add_commands, out, stats, histograms or {}, latency)
+    guarded("errors", add_errors, out, info)
     guarded("latency", add_latency_events, out, replies_by_name.get("latency_latest"))
     guarded("slowlog", add_slowlog, out, replies_by_name.get("slowlog_len"), replies_by_name.get("slowlog_get"))
     guarded("cluster", add_cluster_info, out, replies_by_name.get("cluster_info"))

@@ -59,33 +59,40 @@ class MetricSet:
     def __init__(self) -> None:
         self._series: dict[str, list[str]] = {}
 
-    def _family(self, name: str) -> list[str]:
+    def family(self, name: str) -> list[str]:
         """The series list of a family, created on first use; unknown families fail loudly."""
-        lines = self._series.get(name)
-        if lines is None:
+        try:
+            return self._series[name]
+        except KeyError:
             if name not in HEADERS:
-                raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
+                raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog") from None
             lines = self._series[name] = []
-        return lines
+            return lines
 
     def add(self, name: str, value: float, label_text: str = "", suffix: str = "") -> None:
         """Add one series; ``suffix`` is ``_bucket``/``_sum``/``_count`` for histograms and summaries."""
-        self._family(name).append(f"{name}{suffix}{label_text} {format_value(value)}\n")
+        self.family(name).append(f"{name}{suffix}{label_text} {format_value(value)}\n")
 
     def add_text(self, name: str, value_text: str, label_text: str = "") -> None:
         """Add a series whose value is already valid exposition text (e.g. an INFO integer as sent)."""
-        self._family(name).append(f"{name}{label_text} {value_text}\n")
+        self.family(name).append(f"{name}{label_text} {value_text}\n")
 
     def add_lines(self, name: str, lines: Sequence[str]) -> None:
         """Add series rendered earlier (by ``lines``) for a family, e.g. a cached histogram."""
-        self._family(name).extend(lines)
+        self.family(name).extend(lines)
 
     def lines(self, name: str) -> list[str]:
         return list(self._series.get(name, ()))
 
+    def names(self) -> list[str]:
+        return list(self._series)
+
     def render(self) -> str:
         out: list[str] = []
-        for name in sorted(self._series):
-            out.append(HEADERS[name])
-            out.extend(self._series[name])
+        series = self._series
+        for name in sorted(series):
+            lines = series[name]
+            if lines:
+                out.append(HEADERS[name])
+                out.extend(lines)
         return "".join(out)

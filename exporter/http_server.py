@@ -130,8 +130,11 @@ class HttpServer:
                 try:
                     # Waiting for a request may take the idle timeout; once it starts, its head must
                     # arrive within the header timeout (slowloris on a kept-alive connection too).
-                    first = await asyncio.wait_for(reader.readexactly(1), idle)
-                    head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.limits.header_timeout)
+                    # asyncio.timeout, not wait_for: no task per read on the scrape path.
+                    async with asyncio.timeout(idle):
+                        first = await reader.readexactly(1)
+                    async with asyncio.timeout(self.limits.header_timeout):
+                        head = first + await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
                     return
                 except asyncio.LimitOverrunError:
@@ -174,7 +177,8 @@ class HttpServer:
             f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         try:
             writer.write(head.encode("latin-1") + (b"" if head_only else body))
-            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
+            async with asyncio.timeout(self.limits.write_timeout):
+                await writer.drain()
         except (ConnectionError, TimeoutError):
             return False
         return True

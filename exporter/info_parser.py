@@ -57,7 +57,7 @@ def parse_info(text: str) -> Info:
             continue
         if table is not None:
             table[key[strip:]] = value
-        elif key.startswith("slave") and key[5:].isdigit():
+        elif key[0] == "s" and key.startswith("slave") and key[5:].isdigit():
             info.slaves.append(value)
         else:
             fields[key] = value

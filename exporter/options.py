@@ -69,7 +69,8 @@ class ExporterSettings(Strict):
     scrape_timeout: Duration = 10.0
     connect_timeout: Duration = 5.0
     config_refresh_interval: Duration = 60.0
-    latency_refresh_interval: Duration = Field(60.0, description="LATENCY HISTOGRAM + INFO latencystats refresh")
+    latency_refresh_interval: Duration = Field(
+        60.0, description="the oldest the per-command latency data is served (LATENCY HISTOGRAM of commands that ran)")
     idle_target_ttl: Duration = 600.0
     max_reply_bytes: int = Field(16 << 20, gt=1024)
     max_targets: int = Field(10_000, gt=0)

@@ -10,21 +10,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cachewatch.exporter import replies
 from cachewatch.exporter.acl_log import AclLogTracker
-from cachewatch.exporter.collect import CONFIG_KEYS, EMPTY_LATENCY, LatencySnapshot, collect, latency_snapshot
+from cachewatch.exporter.collect import (
+    CONFIG_KEYS,
+    EMPTY_LATENCY,
+    LatencySnapshot,
+    collect,
+    command_stats,
+    latency_snapshot,
+)
 from cachewatch.exporter.connect import open_target
 from cachewatch.exporter.credentials import Credentials
 from cachewatch.exporter.exposition import MetricSet, labels
-from cachewatch.exporter.info_parser import parse_info, to_number
+from cachewatch.exporter.info_parser import Info, parse_info, to_number
+from cachewatch.exporter.latency_refresh import LatencyPlanner
 from cachewatch.exporter.resp import (
     Command,
     Connection,
     ScrapeError,
     classify,
+    encode_command,
     encode_pipeline,
     reply_error_reason,
 )
@@ -36,7 +46,8 @@ log = logging.getLogger("cachewatch.exporter.scraper")
 
 CONFIG_COMMANDS: tuple[Command, ...] = (("CONFIG", "GET", *CONFIG_KEYS), ("CONFIG", "GET", "*"))
 # Every command a scrape may send, by name. INFO has two shapes: the sections every scrape needs, and
-# ALL (which adds latencystats) for latency refreshes and for servers before 7.0 (no multi-section INFO).
+# ALL for the first scrape and servers before 7.0 (no multi-section INFO), and for INFO latencystats where
+# LATENCY HISTOGRAM is refused. LATENCY HISTOGRAM's arguments (command names) are planned per scrape.
 COMMANDS: dict[str, Command] = {
     "info": ("INFO", "default", "commandstats"),
     "info_all": ("INFO", "ALL"),
@@ -48,6 +59,22 @@ COMMANDS: dict[str, Command] = {
     "acl_log": ("ACL", "LOG", str(AclLogTracker.PREFIX)),
     **{f"config{i}": command for i, command in enumerate(CONFIG_COMMANDS)},
 }
+# Commands with subcommands: INFO commandstats names them "latency|histogram".
+CONTAINER_COMMANDS = frozenset({"acl", "client", "cluster", "config", "latency", "slowlog", "memory", "object",
+                                "command", "function", "module", "script", "xinfo", "pubsub", "debug"})
+
+
+def stat_name(args: Command) -> str:
+    """The name INFO commandstats books a command under."""
+    first = (args[0].decode() if isinstance(args[0], bytes) else args[0]).lower()
+    if first in CONTAINER_COMMANDS and len(args) > 1:
+        second = args[1].decode() if isinstance(args[1], bytes) else args[1]
+        return f"{first}|{second.lower()}"
+    return first
+
+
+STAT_NAMES = {name: stat_name(command) for name, command in COMMANDS.items()}
+HISTOGRAM_STAT = STAT_NAMES["latency_histogram"]
 EVERY_SCRAPE = ("latency_latest", "slowlog_len", "slowlog_get", "cluster_info")
 # Error replies that mean "this server will never answer this command": stop sending it.
 UNSUPPORTED_PREFIXES = ("ERR unknown command", "ERR unknown subcommand", "NOPERM", "ERR This instance has cluster "
@@ -80,8 +107,13 @@ class TargetState:
     config: dict[str, str] = field(default_factory=dict)
     config_fetched: float = float("-inf")
     multi_section_info: bool = False  # Redis >= 7.0, learned from the first INFO
-    latency: LatencySnapshot = EMPTY_LATENCY
+    latency: LatencySnapshot = EMPTY_LATENCY  # INFO latencystats, only where LATENCY HISTOGRAM is refused
     latency_fetched: float = float("-inf")
+    planner: LatencyPlanner = field(default_factory=lambda: LatencyPlanner(60.0))
+    own_calls: Counter[str] = field(default_factory=Counter)  # commands this connection completed, by INFO name
+
+    def count_sent(self, names: list[str] | tuple[str, ...]) -> None:
+        self.own_calls.update(STAT_NAMES[name] for name in names)
 
 
 class TargetScraper:
@@ -115,7 +147,8 @@ class TargetScraper:
         else:
             self.stats.shared_scrapes += 1
         try:
-            return await asyncio.wait_for(asyncio.shield(self._inflight), timeout + 0.05)
+            async with asyncio.timeout(timeout + 0.05):  # no extra task per scrape, unlike wait_for
+                return await asyncio.shield(self._inflight)
         except TimeoutError:
             return self._failed_result("timeout", timeout)
 
@@ -123,7 +156,9 @@ class TargetScraper:
         """Run one extra command (e.g. CLUSTER NODES for discovery) on the persistent connection."""
         async with self._lock, asyncio.timeout(timeout):
             conn, _ = await self._connection()
-            return (await conn.pipeline(encode_pipeline([args]), 1))[0]
+            reply = (await conn.pipeline(encode_pipeline([args]), 1))[0]
+            self._state.own_calls[stat_name(args)] += 1
+            return reply
 
     def close(self) -> None:
         if self._conn is not None:
@@ -136,7 +171,8 @@ class TargetScraper:
         try:
             async with self._lock, asyncio.timeout(timeout):
                 conn, reused = await self._connection()  # first: a new connection starts a new TargetState
-                names, payload = self._plan()
+                names, payload, batch = self._plan()
+                own_before = dict(self._state.own_calls)
                 try:
                     raw = await conn.pipeline(payload, len(names))
                 except ScrapeError as exc:
@@ -144,12 +180,17 @@ class TargetScraper:
                         raise
                     # The server dropped our idle connection (its client timeout, a restart): one fresh try.
                     conn, _ = await self._connection()
-                    names, payload = self._plan()
+                    names, payload, batch = self._plan()
+                    own_before = dict(self._state.own_calls)
                     raw = await conn.pipeline(payload, len(names))
+                self._state.count_sent(names)
                 by_name = dict(zip(names, raw, strict=True))
+                info = self._parse_info(by_name)
+                stats = command_stats(info)
+                await self._refresh_latency(conn, by_name, batch, own_before, stats)
                 if self.settings.acl_log and "acl_log" in by_name:
                     await self._observe_acl_log(conn, by_name["acl_log"])
-            metrics = self._build(by_name)
+            metrics = self._build(info, stats, by_name)
         except Exception as exc:  # every failure becomes redis_up 0 with a bounded reason
             reason = classify(exc)
             self._log_failure(reason, exc)
@@ -177,28 +218,60 @@ class TargetScraper:
             raise
         self._connect_time = time.perf_counter() - start
         self.stats.count_connect("ok")
-        self._state = TargetState()
+        self._state = TargetState(planner=LatencyPlanner(self.settings.latency_refresh_interval))
         return self._conn, False
 
-    def _plan(self) -> tuple[tuple[str, ...], bytes]:
-        """This scrape's pipeline: INFO and the cheap fixed commands always; the latency data and CONFIG
-        only when their cached copies are older than their refresh intervals; never a refused command."""
+    def _plan(self) -> tuple[tuple[str, ...], bytes, tuple[str, ...] | None]:
+        """This scrape's pipeline: INFO and the cheap fixed commands always; LATENCY HISTOGRAM (first, so that
+        INFO right after it dates its sum) for the commands the latency planner picks; CONFIG only when its
+        cached copy is older than its refresh interval; never a refused command."""
         state, settings, now = self._state, self.settings, time.monotonic()
-        refresh_latency = now - state.latency_fetched >= settings.latency_refresh_interval
-        names = ["info" if state.multi_section_info and not refresh_latency else "info_all"]
+        histogram = "latency_histogram" not in state.unsupported
+        batch = state.planner.first_batch(now) if histogram else None
+        # INFO latencystats (in INFO ALL) only where LATENCY HISTOGRAM is refused (NOPERM, Redis < 7).
+        info_all = not state.multi_section_info or (
+            not histogram and now - state.latency_fetched >= settings.latency_refresh_interval)
+        names = ["latency_histogram"] if batch is not None else []
+        names.append("info_all" if info_all else "info")
         names += [name for name in EVERY_SCRAPE if name not in state.unsupported]
-        if refresh_latency and "latency_histogram" not in state.unsupported:
-            names.append("latency_histogram")
         if settings.acl_log and "acl_log" not in state.unsupported:
             names.append("acl_log")
         if now - state.config_fetched >= settings.config_refresh_interval and state.config_command < len(
                 CONFIG_COMMANDS):
             names.append(f"config{state.config_command}")
         key = tuple(names)
-        payload = self._payloads.get(key)
+        rest = key[1:] if batch is not None else key
+        payload = self._payloads.get(rest)
         if payload is None:
-            payload = self._payloads[key] = encode_pipeline([COMMANDS[name] for name in names])
-        return key, payload
+            payload = self._payloads[rest] = encode_pipeline([COMMANDS[name] for name in rest])
+        if batch is not None:
+            payload = encode_command((*COMMANDS["latency_histogram"], *batch)) + payload
+        return key, payload, batch
+
+    async def _refresh_latency(self, conn: Connection, by_name: dict[str, object], batch: tuple[str, ...] | None,
+                               own_before: dict[str, int], stats: dict[str, tuple[int, int, tuple[str, ...]]]
+                               ) -> None:
+        """Store the histograms fetched before INFO, compare INFO's call counts with them, and fetch in a
+        second round trip what would otherwise be served older than the refresh interval."""
+        state = self._state
+        planner = state.planner
+        reply = by_name.get("latency_histogram")
+        if batch is not None and not isinstance(reply, Exception):
+            planner.store(reply, batch, own_before, time.monotonic(), stats)
+        if "latency_histogram" in state.unsupported or isinstance(reply, Exception):
+            return
+        if batch is not None:
+            own_before[HISTOGRAM_STAT] = own_before.get(HISTOGRAM_STAT, 0) + 1  # INFO ran after it
+        now = time.monotonic()
+        planner.observe({cmd: entry[0] for cmd, entry in stats.items()}, own_before, now)
+        second = planner.second_batch(now)
+        if second is None:
+            return
+        own = dict(state.own_calls)
+        reply = (await conn.pipeline(encode_command((*COMMANDS["latency_histogram"], *second)), 1))[0]
+        state.count_sent(("latency_histogram",))
+        if not isinstance(reply, Exception):
+            planner.store(reply, second, own, time.monotonic(), stats)
 
     async def _observe_acl_log(self, conn: Connection, reply: object) -> None:
         """Feed the ACL LOG prefix to the tracker; fetch the whole log only when the prefix cannot tell."""
@@ -209,19 +282,23 @@ class TargetScraper:
         max_len = int(to_number(self._state.config.get("acllog-max-len", "")) or 128)
         if not self._acl.observe(replies.acl_log(reply), complete=False, max_len=max_len, elapsed=elapsed):
             full = await conn.pipeline(encode_pipeline([("ACL", "LOG", str(max_len))]), 1)
+            self._state.count_sent(("acl_log",))
             self._acl.observe(replies.acl_log(full[0]), complete=True, max_len=max_len, elapsed=elapsed)
         self._acl_seen = now
 
-    def _build(self, by_name: dict[str, object]) -> MetricSet:
-        full_info = "info_all" in by_name
-        text = by_name["info_all" if full_info else "info"]
+    def _parse_info(self, by_name: dict[str, object]) -> Info:
+        text = by_name["info_all" if "info_all" in by_name else "info"]
         if isinstance(text, Exception):
             raise ScrapeError(reply_error_reason(text), "INFO failed")
         if not isinstance(text, str):
             raise ScrapeError("protocol_error", "INFO reply is not text")
         info = parse_info(text)
+        self._state.multi_section_info = _version(info.fields.get("redis_version", "")) >= (7, 0)
+        return info
+
+    def _build(self, info: Info, stats: dict[str, tuple[int, int, tuple[str, ...]]],
+               by_name: dict[str, object]) -> MetricSet:
         state = self._state
-        state.multi_section_info = _version(info.fields.get("redis_version", "")) >= (7, 0)
         for name, reply in by_name.items():
             if name.startswith("config"):
                 self._take_config(reply)
@@ -229,11 +306,11 @@ class TargetScraper:
                 state.unsupported.add(name)
                 log.info("command not available on target; not sent again on this connection",
                          extra={"target": self.target.url, "command": name, "reply": redact(str(reply))[:120]})
-        if full_info:
-            state.latency = latency_snapshot(info, by_name.get("latency_histogram"))
+        if info.latencystats:
+            state.latency = latency_snapshot(info)
             state.latency_fetched = time.monotonic()
         now = time.time()
-        metrics = collect(info, by_name, state.config, now, state.latency)
+        metrics = collect(info, by_name, state.config, now, state.latency, stats, state.planner.commands)
         if self.settings.acl_log and "acl_log" not in state.unsupported:
             self._acl.add_metrics(metrics)
         if self.extra_metrics is not None:

@@ -43,9 +43,20 @@ class ExporterStats:
         out.add("redis_target_scrape_request_errors_total", self.rejected_scrape_requests)
         for (route, code), n in sorted(self.http_requests.items()):
             out.add("redis_exporter_http_requests_total", n, labels(("route", route), ("code", str(code))))
-        out.add("redis_exporter_build_info", 1, labels(("version", __version__),
-                                                       ("python_version", platform.python_version())))
+        out.family("redis_exporter_build_info").append(_BUILD_INFO)
         add_process_metrics(out, self.started)
+
+
+_BUILD_LABELS = labels(("version", __version__), ("python_version", platform.python_version()))
+_BUILD_INFO = f"redis_exporter_build_info{_BUILD_LABELS} 1\n"
+_statm_fd: int | None = None  # /proc/self/statm, kept open: procfs regenerates it on every read from offset 0
+
+
+def _resident_bytes() -> int:
+    global _statm_fd
+    if _statm_fd is None:
+        _statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    return int(os.pread(_statm_fd, 128, 0).split()[1]) * _PAGE_SIZE
 
 
 def add_process_metrics(out: MetricSet, started: float) -> None:
@@ -53,8 +64,7 @@ def add_process_metrics(out: MetricSet, started: float) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out.add("process_cpu_seconds_total", round(usage.ru_utime + usage.ru_stime, 6))
     try:
-        with open("/proc/self/statm") as statm:
-            out.add("process_resident_memory_bytes", int(statm.read().split()[1]) * _PAGE_SIZE)
+        out.add("process_resident_memory_bytes", _resident_bytes())
         out.add("process_open_fds", len(os.listdir("/proc/self/fd")))
     except OSError:
         pass

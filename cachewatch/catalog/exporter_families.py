@@ -42,8 +42,9 @@ EXPORTER_FAMILIES: tuple[Family, ...] = (
        peer=True, group="commands"),
     _f("redis_commands_failed_calls_total", C, "Calls that failed during execution per command.", ("cmd",),
        peer=True, group="commands"),
-    _f("redis_latency_percentiles_usec", S, "Latency percentiles per command (INFO latencystats); quantile "
-       "labels are redis_exporter's 50/99/99.9.", ("cmd",), "microseconds", peer=True,
+    _f("redis_latency_percentiles_usec", S, "Latency percentiles per command, read off LATENCY HISTOGRAM's "
+       "power-of-two buckets (INFO latencystats where that is refused); quantile labels are redis_exporter's "
+       "50/99/99.9.", ("cmd",), "microseconds", peer=True,
        compat="non-base unit and percent-style quantiles: redis_exporter's name and labels", group="commands"),
     _f("redis_commands_latencies_usec", H, "Latency histogram per command (LATENCY HISTOGRAM).", ("cmd",),
        "microseconds", compat="non-base unit: redis_exporter's name and buckets", group="commands"),

@@ -8,8 +8,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cachewatch.exporter import replies
-from cachewatch.exporter.collect import collect, latency_snapshot
+from cachewatch.exporter.collect import collect, command_stats, latency_snapshot
 from cachewatch.exporter.info_parser import parse_info, to_number
+from cachewatch.exporter.latency_refresh import FULL, LatencyPlanner
 from cachewatch.redis_text import parse_pairs
 
 # Text that looks like INFO: section headers, key:value lines with nested k=v lists, junk in between.
@@ -64,9 +65,12 @@ def test_reply_parsers_never_raise(a: object, b: object) -> None:
 @example(text="", hist=None, latest=[["\x1e", 0, 0]], slow=None)  # a record separator in an event name
 def test_collect_never_raises_and_renders_valid_lines(text: str, hist: object, latest: object, slow: object) -> None:
     info = parse_info(text)
-    latency = latency_snapshot(info, hist)
+    stats = command_stats(info)
+    planner = LatencyPlanner(60.0)
+    planner.store(hist, FULL, {}, 0.0, stats)
+    planner.observe({cmd: stat[0] for cmd, stat in stats.items()}, {}, 0.0)
     out = collect(info, {"latency_latest": latest, "slowlog_len": slow, "slowlog_get": slow, "cluster_info": text},
-                  {"databases": "2"}, time.time(), latency)
+                  {"databases": "2"}, time.time(), latency_snapshot(info), stats, planner.commands)
     # "\n" is the format's only line break: str.splitlines() would also split on \x1c-\x1e or \u2028 inside a
     # label value (legal there, and Prometheus reads it as part of the value)
     exposition = out.render()
