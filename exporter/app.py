@@ -108,6 +108,7 @@ class Exporter:
         scrape = ScrapeSettings(timeout=settings.scrape_timeout, connect_timeout=settings.connect_timeout,
                                 config_refresh_interval=settings.config_refresh_interval,
                                 latency_refresh_interval=settings.latency_refresh_interval,
+                                exact_latency_percentiles=settings.exact_latency_percentiles,
                                 max_reply_bytes=settings.max_reply_bytes,
                                 client_name=settings.client_name if settings.set_client_name else None,
                                 acl_log=settings.acl_log, acl_log_max_users=settings.acl_log_max_users)

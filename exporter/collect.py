@@ -202,8 +202,9 @@ def command_stats(info: Info) -> dict[str, CommandStat]:
 
 def add_commands(out: MetricSet, stats: Mapping[str, CommandStat], histograms: Mapping[str, CommandLatency],
                  latency: LatencySnapshot) -> None:
-    """Per-command counters every scrape; latency series from the cached histograms (or, where LATENCY
-    HISTOGRAM is refused, INFO latencystats), with the summary's _sum and _count from this scrape."""
+    """Per-command counters every scrape; latency series from the cached histograms, percentiles from INFO
+    latencystats where it was fetched (exact mode, or LATENCY HISTOGRAM refused), else estimated from the
+    histogram; the summary's _sum and _count from this scrape."""
     families = [out.family(name) for name in COMMAND_FAMILIES]
     percentiles = out.family(PERCENTILES)
     histogram = out.family("redis_commands_latencies_usec")
@@ -213,7 +214,8 @@ def add_commands(out: MetricSet, stats: Mapping[str, CommandStat], histograms: M
             if line:
                 family.append(line)
         entry = histograms.get(cmd)
-        quantiles = entry.quantiles if entry is not None and entry.quantiles else fallback.get(cmd)
+        # Redis' own percentiles (INFO latencystats: exact mode, or no histogram) win over the histogram's estimate
+        quantiles = fallback.get(cmd) or (entry.quantiles if entry is not None else None)
         if quantiles:
             percentiles.extend(quantiles)
             percentiles.append(lines[4])

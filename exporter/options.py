@@ -71,6 +71,9 @@ class ExporterSettings(Strict):
     config_refresh_interval: Duration = 60.0
     latency_refresh_interval: Duration = Field(
         60.0, description="the oldest the per-command latency data is served (LATENCY HISTOGRAM of commands that ran)")
+    exact_latency_percentiles: bool = Field(
+        False, description="redis_latency_percentiles_usec from INFO latencystats (Redis' exact values, once per "
+                           "latency_refresh_interval) instead of read off the histogram; costs Redis more per scrape")
     idle_target_ttl: Duration = 600.0
     max_reply_bytes: int = Field(16 << 20, gt=1024)
     max_targets: int = Field(10_000, gt=0)

@@ -92,6 +92,7 @@ class ScrapeSettings:
     connect_timeout: float = 5.0
     config_refresh_interval: float = 60.0
     latency_refresh_interval: float = 60.0
+    exact_latency_percentiles: bool = False  # INFO latencystats once per refresh interval, percentiles from it
     max_reply_bytes: int = 16 << 20
     client_name: str | None = "cachewatch"
     acl_log: bool = True
@@ -228,9 +229,11 @@ class TargetScraper:
         state, settings, now = self._state, self.settings, time.monotonic()
         histogram = "latency_histogram" not in state.unsupported
         batch = state.planner.first_batch(now) if histogram else None
-        # INFO latencystats (in INFO ALL) only where LATENCY HISTOGRAM is refused (NOPERM, Redis < 7).
+        # INFO latencystats (in INFO ALL) where LATENCY HISTOGRAM is refused (NOPERM, Redis < 7), or for exact
+        # percentiles when asked: once per refresh interval either way.
         info_all = not state.multi_section_info or (
-            not histogram and now - state.latency_fetched >= settings.latency_refresh_interval)
+            (not histogram or settings.exact_latency_percentiles)
+            and now - state.latency_fetched >= settings.latency_refresh_interval)
         names = ["latency_histogram"] if batch is not None else []
         names.append("info_all" if info_all else "info")
         names += [name for name in EVERY_SCRAPE if name not in state.unsupported]

@@ -234,3 +234,24 @@ def test_a_restarted_server_gets_a_full_fetch_on_the_new_connection(server: Redi
     before, after = asyncio.run(run())
     assert before == 1
     assert after == 4
+
+
+def test_exact_mode_serves_redis_own_percentiles_and_the_default_an_estimate(server: RedisServer) -> None:
+    client = redis.Redis(port=server.port)
+    for i in range(200):
+        client.set(f"exact:{i}", "v" * (i % 50))
+    p99 = 'redis_latency_percentiles_usec{cmd="set",quantile="99"}'
+
+    async def scrape_once(exact: bool) -> float | None:
+        target, _ = parse_target(server.url)
+        settings = ScrapeSettings(latency_refresh_interval=PERIOD, exact_latency_percentiles=exact)
+        scraper = TargetScraper(target, NO_CREDENTIALS, settings, ExporterStats())
+        try:
+            return series(await scrape(scraper), p99)
+        finally:
+            scraper.close()
+
+    exact, estimated = asyncio.run(scrape_once(True)), asyncio.run(scrape_once(False))
+    redis_own = float(client.info("latencystats")["latency_percentiles_usec_set"]["p99"])
+    assert exact == redis_own
+    assert estimated is not None and estimated > 0
