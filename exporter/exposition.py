@@ -61,13 +61,12 @@ class MetricSet:
 
     def family(self, name: str) -> list[str]:
         """The series list of a family, created on first use; unknown families fail loudly."""
-        try:
-            return self._series[name]
-        except KeyError:
+        lines = self._series.get(name)  # not try/except: each scrape's first use of a family would raise
+        if lines is None:
             if name not in HEADERS:
-                raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog") from None
+                raise KeyError(f"metric {name!r} is not in the cachewatch metric catalog")
             lines = self._series[name] = []
-            return lines
+        return lines
 
     def add(self, name: str, value: float, label_text: str = "", suffix: str = "") -> None:
         """Add one series; ``suffix`` is ``_bucket``/``_sum``/``_count`` for histograms and summaries."""
