@@ -52,6 +52,7 @@ from cachewatch.health.snapshot import take_snapshot  # noqa: E402
 from cachewatch.health.targets import Credentials, Target  # noqa: E402
 from cachewatch.local_redis import RedisServer, require_binary, start_redis  # noqa: E402
 from tests.support.exporter_process import start_peer  # noqa: E402
+from tests.support.keyspace_data import load_keyspace  # noqa: E402
 
 
 @dataclass
@@ -211,30 +212,6 @@ def redis_rows(probes: int) -> list[Row]:
             Row("main-thread CPU per peer scrape", peer_main, "µs"),
             Row("ratio /probe / peer scrape (main-thread CPU)", route_cpu / peer_main, "×", "≤ 0.5",
                 route_cpu / peer_main <= 0.5)]
-
-
-# Keys loaded inside Redis by Lua (the same shapes as tests/health/test_keyspace.py).
-LOAD = """
-local kind, first, last = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-for i = first, last do
-  if kind == 'user' then
-    redis.call('HSET', 'user:' .. i .. ':cart', 'item', 'sku-' .. (i % 97), 'qty', i % 7)
-  elseif kind == 'session' then
-    local id = string.format('%08x-%04x-4%03x-a%03x-%012x', i, i % 65536, i % 4096, (i * 7) % 4096,
-                             (i * 2654435761) % 281474976710656)
-    redis.call('SET', 'session:' .. id, string.rep('s', 20 + i % 40), 'EX', 600 + i % 7200)
-  else
-    redis.call('SET', 'product:' .. i, string.rep('p', 100 + i % 50))
-  end
-end
-return last
-"""
-
-
-def load_keyspace(client: redis.Redis, total: int) -> None:
-    for kind, n in (("user", total * 6 // 10), ("session", total * 3 // 10), ("product", total // 10)):
-        for first in range(0, n, 100_000):
-            client.eval(LOAD, 0, kind, first, min(first + 100_000, n) - 1)
 
 
 def main_thread_cpu(client: redis.Redis) -> float:

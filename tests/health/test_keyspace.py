@@ -14,25 +14,9 @@ from cachewatch.health.key_patterns import OTHER, PatternCap, pattern_of
 from cachewatch.health.keyspace import Budget, KeyspaceReport, analyse
 from cachewatch.health.targets import Credentials, Target
 from cachewatch.local_redis import RedisServer, start_replica
+from tests.support.keyspace_data import PATTERNS, load_keyspace
 
 Servers = Callable[..., RedisServer]
-# Loads keys inside Redis (fast): user:<id>:cart hashes without TTL, session:<uuid> strings with a TTL of 10 min to
-# 2 h, product:<id> strings without TTL.
-LOAD = """
-local kind, first, last = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-for i = first, last do
-  if kind == 'user' then
-    redis.call('HSET', 'user:' .. i .. ':cart', 'item', 'sku-' .. (i % 97), 'qty', i % 7)
-  elseif kind == 'session' then
-    local id = string.format('%08x-%04x-4%03x-a%03x-%012x', i, i % 65536, i % 4096, (i * 7) % 4096,
-                             (i * 2654435761) % 281474976710656)
-    redis.call('SET', 'session:' .. id, string.rep('s', 20 + i % 40), 'EX', 600 + i % 7200)
-  else
-    redis.call('SET', 'product:' .. i, string.rep('p', 100 + i % 50))
-  end
-end
-return last
-"""
 # The truth: every key's MEMORY USAGE (same SAMPLES as the analysis), summed by the name's first segment.
 TRUTH = """
 local cursor, sums, counts = '0', {}, {}
@@ -51,20 +35,15 @@ for prefix, total in pairs(sums) do
 end
 return out
 """
-PATTERNS = {"user": "user:*:cart", "session": "session:*", "product": "product:*"}
 
 
 def load(server: RedisServer, total: int) -> dict[str, int]:
     """60% carts, 30% sessions, 10% products; the count per pattern."""
-    counts = {"user": total * 6 // 10, "session": total * 3 // 10, "product": total // 10}
     client = redis.Redis(port=server.port, password=server.password)
     try:
-        for kind, n in counts.items():
-            for first in range(0, n, 100_000):
-                client.eval(LOAD, 0, kind, first, min(first + 100_000, n) - 1)
+        return load_keyspace(client, total)
     finally:
         client.close()
-    return {PATTERNS[kind]: n for kind, n in counts.items()}
 
 
 def truth(server: RedisServer) -> dict[str, tuple[int, int]]:
