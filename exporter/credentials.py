@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cachewatch.exporter.targets import Target, TargetError, parse_target
 from cachewatch.logs import redact, register_secret
+from cachewatch.tls_client import client_context
 
 
 class CredentialError(ValueError):
@@ -40,13 +41,7 @@ class TlsClient:
 
     @cached_property
     def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file or None)
-        if self.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.cert_file:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-        return ctx
+        return client_context(self.ca_file, self.cert_file, self.key_file, self.insecure_skip_verify)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import hiredis
 
 from cachewatch.health.phases import AUTH, CONNECT, TLS, PhaseClock, ProbeFailure
+from cachewatch.tls_client import client_context
 
 READ_CHUNK = 1 << 16
 MAX_REPLY_BYTES = 8 << 20  # an INFO or ACL LIST larger than this is not a reply a probe should hold
@@ -49,13 +50,7 @@ def _mtime(path: str | None) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _context(tls: TlsOptions, stamps: tuple[float, ...]) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=tls.ca_file or None)
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if tls.cert_file:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    return ctx
+    return client_context(tls.ca_file, tls.cert_file, tls.key_file, tls.insecure_skip_verify)
 
 
 @dataclass(frozen=True)
