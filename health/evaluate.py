@@ -69,7 +69,7 @@ class NodeHealth:
 
 def levels(check: Check, override: CheckLevels | None) -> Thresholds:
     """The row's thresholds with the levels the spec sets explicitly (``warning: null`` switches one off)."""
-    return check.thresholds.overridden(override.given()) if override is not None else check.thresholds
+    return check.levels(override=override.given() if override is not None else None)
 
 
 def _wrong_kind(check: Check, snap: Snapshot) -> str:

@@ -110,7 +110,7 @@ def cluster_levels(spec: FleetSpec, cluster: Cluster) -> dict[str, CheckLevels]:
     thresholds, overrides = spec.thresholds_for(cluster), spec.checks_for(cluster)
     out = {}
     for check in CHECKS.values():
-        levels = {level: getattr(thresholds, name) for level, name in check.bound.items()}
+        levels = check.bound_levels(thresholds)
         levels.update(overrides[check.id].given() if check.id in overrides else {})
         if levels:
             out[check.id] = CheckLevels(**levels)

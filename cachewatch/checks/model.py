@@ -171,11 +171,14 @@ class Check:
         alerts = (self.metrics.alerts or {}) if self.metrics else {}
         return {level.value: a.threshold for level, a in alerts.items() if a.threshold}
 
+    def bound_levels(self, thresholds: object) -> dict[str, float | None]:
+        """Level → its value in the spec ``Thresholds`` (``thresholds``), for the levels bound to a field."""
+        return {level: getattr(thresholds, name) for level, name in self.bound.items()} if thresholds else {}
+
     def levels(self, thresholds: object = None, override: Mapping[str, float | None] | None = None) -> Thresholds:
         """The levels in force: the row's, then the spec's ``thresholds`` (``thresholds``, a spec Thresholds) for
         the bound levels, then the spec's ``checks:`` override (``CheckLevels.given()``)."""
-        spec = {level: getattr(thresholds, name) for level, name in self.bound.items()} if thresholds else {}
-        return self.thresholds.overridden(spec).overridden(override or {})
+        return self.thresholds.overridden(self.bound_levels(thresholds)).overridden(override or {})
 
     def severity(self, value: float, thresholds: Thresholds | None = None) -> Severity | None:
         """The severity ``value`` reaches against ``thresholds`` (the row's own by default), or None."""
