@@ -160,46 +160,32 @@ def route_probe_cost(server: RedisServer, probes: int) -> tuple[float, float]:
     return (after.usec - before.usec - cost) / probes, (cpu_after - cpu_before) * 1e6 / probes
 
 
-def peer_cpu(server: RedisServer, scrapes: int) -> float:
-    """Main-thread CPU µs per peer scrape (the peer keeps its connection)."""
-    stats = redis.Redis(port=server.port)
-    with contextlib.closing(stats), start_peer(f"--redis.addr=redis://127.0.0.1:{server.port}", *PEER_ARGS) as peer:
-        conn = http.client.HTTPConnection("127.0.0.1", peer.port, timeout=10)
-        conn.request("GET", "/metrics")
-        conn.getresponse().read()
-        before = main_thread_cpu(stats)
-        for _ in range(scrapes):
-            conn.request("GET", "/metrics")
-            conn.getresponse().read()
-        after = main_thread_cpu(stats)
-        conn.close()
-    return (after - before) * 1e6 / scrapes
-
-
-def peer_usec(server: RedisServer, scrapes: int) -> float:
+def peer_cost(server: RedisServer, scrapes: int) -> tuple[float, float]:
+    """What one peer scrape costs Redis: (commandstats µs, main-thread CPU µs) per scrape, over the same scrapes
+    (the peer keeps its connection to the exporter; it opens one to Redis per scrape)."""
     stats = redis.Redis(port=server.port)
     with contextlib.closing(stats), start_peer(f"--redis.addr=redis://127.0.0.1:{server.port}", *PEER_ARGS) as peer:
         cost = snapshot_cost(stats)
         conn = http.client.HTTPConnection("127.0.0.1", peer.port, timeout=10)
         conn.request("GET", "/metrics")
         conn.getresponse().read()
-        before = snapshot(stats)
+        before, cpu_before = snapshot(stats), main_thread_cpu(stats)
         for _ in range(scrapes):
             conn.request("GET", "/metrics")
             conn.getresponse().read()
-        after = snapshot(stats)
+        after, cpu_after = snapshot(stats), main_thread_cpu(stats)
         conn.close()
-    return (after.usec - before.usec - cost) / scrapes
+    return (after.usec - before.usec - cost) / scrapes, (cpu_after - cpu_before) * 1e6 / scrapes
 
 
 def redis_rows(probes: int) -> list[Row]:
-    servers = [start_redis() for _ in range(4)]
+    servers = [start_redis() for _ in range(3)]
     try:
         for server in servers:
             prime(server)
-        ours, peer = ours_usec(servers[0], probes), peer_usec(servers[1], probes)
+        ours = ours_usec(servers[0], probes)
+        peer, peer_main = peer_cost(servers[1], probes)
         route_usec, route_cpu = route_probe_cost(servers[2], probes)
-        peer_main = peer_cpu(servers[3], probes)
     finally:
         for server in servers:
             server.stop()
