@@ -93,18 +93,17 @@ class HealthProber:
     plain values it takes. The two parts never import each other; this adapter is where they meet."""
 
     def __init__(self) -> None:
-        from cachewatch.health.probe import MODULES
+        from cachewatch.health.probe import MODULES, probe
         from cachewatch.health.probe_checks import SnapshotMemory
 
         self.modules: Sequence[str] = MODULES
+        self._probe = probe  # imported once, here: the exporter imports the health part only when it serves
         self.memory = SnapshotMemory()  # previous snapshot per node, for the rate checks
 
     async def __call__(self, target: Target, credentials: Credentials, *, module: str, kind: str,
                        timeout: float) -> Sequence[tuple[str, Mapping[str, str], float]]:
-        from cachewatch.health.probe import probe
-
         tls = credentials.tls
-        outcome = await probe(
+        outcome = await self._probe(
             target.host, target.port, tls=target.tls, ca_file=tls.ca_file if tls else None,
             cert_file=tls.cert_file if tls else None, key_file=tls.key_file if tls else None,
             server_name=tls.server_name if tls else None, insecure_skip_verify=bool(tls and tls.insecure_skip_verify),
