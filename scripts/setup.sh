@@ -2,7 +2,8 @@
 # scripts/setup.sh — idempotent setup for cachewatch.
 #
 #   1. installs (with apt, only if missing) redis-server/redis-cli, prometheus/promtool,
-#      prometheus-alertmanager/amtool, prometheus-redis-exporter and openssl;
+#      prometheus-alertmanager/amtool, prometheus-redis-exporter, openssl, postgresql (the alert
+#      lifecycle's shared store; tests start private clusters) and chromium (the console's browser test);
 #   2. creates .venv (Python >= 3.11) and installs the project editable with the `test` extra.
 #
 # Always run it as a separate process (`bash scripts/setup.sh`), never `source` it:
@@ -34,6 +35,7 @@ REQUIRED_CMDS=(
     amtool:prometheus-alertmanager
     prometheus-redis-exporter:prometheus-redis-exporter
     openssl:openssl
+    chromium:chromium
 )
 
 MISSING_PKGS=()
@@ -56,6 +58,14 @@ for entry in "${REQUIRED_CMDS[@]}"; do
         add_pkg "$pkg"
     fi
 done
+
+# PostgreSQL's server binaries are not on PATH in Debian (/usr/lib/postgresql/<major>/bin).
+if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    printf '    found   %-26s %s\n' initdb "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -n 1)"
+else
+    printf '    missing %-26s (apt package postgresql)\n' initdb
+    add_pkg postgresql
+fi
 
 # Python: only needed from apt if there is no usable venv yet and python3 / venv support is absent.
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -89,7 +99,7 @@ if ((${#MISSING_PKGS[@]} > 0)); then
 
     # Remember what was there before, to undo only what the install itself starts.
     SERVICE_PKGS=()
-    for pkg in prometheus prometheus-alertmanager prometheus-redis-exporter redis-server; do
+    for pkg in prometheus prometheus-alertmanager prometheus-redis-exporter redis-server postgresql; do
         for m in "${MISSING_PKGS[@]}"; do
             if [[ "$m" == "$pkg" ]] && ! is_pkg_installed "$pkg"; then
                 SERVICE_PKGS+=("$pkg")
@@ -109,7 +119,7 @@ if ((${#MISSING_PKGS[@]} > 0)); then
         apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" ||
         die "apt-get install failed; try manually: $APT_CMD"
 
-    # Debian's postinst may have started system services on 9090/9093/9121/6379. The project's
+    # Debian's postinst may have started system services on 9090/9093/9121/6379/5432. The project's
     # tests start their own instances on free ports, so stop the ones this install started.
     for pkg in "${SERVICE_PKGS[@]}"; do
         if [[ "$pkg" == redis-server && "$redis_was_running" == yes ]]; then
@@ -180,5 +190,6 @@ version_of promtool --version
 version_of amtool --version
 version_of prometheus-redis-exporter --version
 version_of openssl version
+version_of chromium --version
 version_of "$VENV/bin/python" --version
 say "setup done"

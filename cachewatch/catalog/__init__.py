@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cachewatch.catalog.client_families import CLIENT_FAMILIES, PROMETHEUS_FAMILIES
 from cachewatch.catalog.exporter_families import EXPORTER_FAMILIES
+from cachewatch.catalog.lifecycle_families import LIFECYCLE_FAMILIES
 from cachewatch.catalog.model import Family, MetricType, Source
 from cachewatch.catalog.recording_families import RECORDING_FAMILIES
 from cachewatch.catalog.redis_info import INFO_FAMILIES
@@ -27,7 +28,7 @@ def _index(*groups: tuple[Family, ...]) -> dict[str, Family]:
 
 
 CATALOG: dict[str, Family] = _index(INFO_FAMILIES, EXPORTER_FAMILIES, CLIENT_FAMILIES, PROMETHEUS_FAMILIES,
-                                    RECORDING_FAMILIES)
+                                    RECORDING_FAMILIES, LIFECYCLE_FAMILIES)
 
 
 def family(name: str) -> Family:

@@ -19,6 +19,7 @@ class Source(StrEnum):
     CLIENT = "client"
     RECORDING = "recording"
     PROMETHEUS = "prometheus"
+    LIFECYCLE = "lifecycle"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from cachewatch.spec.load import SpecError, json_schema, load_spec
 from cachewatch.spec.model import (
     SLO,
+    AlertLifecycle,
     Application,
     Business,
     CheckLevels,
@@ -29,7 +30,7 @@ from cachewatch.spec.model import (
     WebhookChannel,
 )
 
-__all__ = ["SLO", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation",
+__all__ = ["SLO", "AlertLifecycle", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation",
            "ExporterDeployment", "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel",
            "RedisCredentials", "Region", "Retention", "SecretRef", "SlackChannel", "SpecError", "TailSampling",
            "Team", "Thresholds", "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]

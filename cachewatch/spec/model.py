@@ -149,6 +149,11 @@ class WebhookChannel(Strict):
 Channel = Annotated[EmailChannel | SlackChannel | PagerDutyChannel | WebhookChannel, Field(discriminator="kind")]
 
 
+AckMode = Literal["silence", "notify"]
+UserName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@\-]{0,127}$",
+                                description="a login: letters, digits, . _ @ -")]
+
+
 class Escalation(Strict):
     """Which channels each severity reaches, and how often an unresolved alert is re-sent."""
 
@@ -159,20 +164,41 @@ class Escalation(Strict):
     repeat_warning: Duration = 4 * 3600.0
     repeat_info: Duration = 24 * 3600.0
     warning_only_in_business_hours: bool = True
+    ack_timeout_critical: Duration | None = Field(
+        900.0, description="an episode still unacked this long after it fired escalates to escalate_to (the alert "
+        "lifecycle service posts CachewatchAckTimeout); null: never")
+    ack_timeout_warning: Duration | None = None
+    ack_timeout_info: Duration | None = None
+    escalate_to: list[str] = Field(default_factory=list, description="channels of this team that an ack timeout "
+                                   "reaches; empty: no escalation")
+    ack_mode_critical: AckMode = Field("silence", description="silence: an ack is a leased Alertmanager silence "
+                                       "(notifications stop until it resolves); notify: an ack is recorded and "
+                                       "notifications keep flowing (tickets)")
+    ack_mode_warning: AckMode = "silence"
+    ack_mode_info: AckMode = "notify"
+
+    def ack_timeout(self, severity: str) -> float | None:
+        return getattr(self, f"ack_timeout_{severity}", None)
+
+    def ack_mode(self, severity: str) -> AckMode:
+        return getattr(self, f"ack_mode_{severity}", "notify")
 
 
 class Team(Strict):
     name: Name
     channels: dict[str, Channel] = Field(min_length=1)
     escalation: Escalation
+    members: list[UserName] = Field(default_factory=list, description="user names who may acknowledge and close "
+                                    "this team's alerts in the alert lifecycle service")
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Team:
-        for severity in SEVERITIES:
-            for channel in getattr(self.escalation, severity):
-                if channel not in self.channels:
-                    raise ValueError(f"escalation.{severity} names channel {channel!r}; "
-                                     f"defined: {', '.join(sorted(self.channels))}")
+        named = [(f"escalation.{severity}", channel) for severity in SEVERITIES
+                 for channel in getattr(self.escalation, severity)]
+        named += [("escalation.escalate_to", channel) for channel in self.escalation.escalate_to]
+        for where, channel in named:
+            if channel not in self.channels:
+                raise ValueError(f"{where} names channel {channel!r}; defined: {', '.join(sorted(self.channels))}")
         return self
 
 
@@ -325,6 +351,36 @@ class Links(Strict):
     alertmanager_urls: list[str] = Field(default_factory=lambda: ["127.0.0.1:9093"], min_length=1)
 
 
+class AlertLifecycle(Strict):
+    """The alert lifecycle service (``cachewatch alerts serve``): episodes, acks, escalation, history, analytics.
+    Alertmanager sends it every alert through a first route (``continue: true``); Prometheus scrapes it."""
+
+    enabled: bool = Field(True, description="generate the history route, the escalation routes and the scrape job")
+    listen: Address = Field("127.0.0.1:9095", description="host:port the service listens on; Alertmanager posts "
+                            "to http://<listen>/webhook and Prometheus scrapes /metrics there")
+    admins: list[UserName] = Field(default_factory=list, description="users who may act on every team's alerts")
+    webhook_token: SecretRef | None = Field(None, description="bearer token Alertmanager sends with each webhook "
+                                            "(a file: Alertmanager reads credentials_file)")
+    ack_lease: Duration = Field(1800.0, ge=60, description="an ack's silence lasts this long and is renewed while "
+                                "the alert fires")
+    ack_max: Duration = Field(12 * 3600.0, ge=60, description="an ack is not renewed past this age: the alert pages "
+                              "again on purpose")
+    merge_grace: Duration = Field(300.0, ge=0, description="a new startsAt of the same alert within this long of "
+                                  "the episode's last sighting continues it (a Prometheus restart), not a new one")
+    reconcile_interval: Duration = Field(30.0, ge=1, description="how often Alertmanager's alerts and silences are "
+                                         "polled to catch what webhooks never carry")
+    flap_window: Duration = Field(3600.0, description="episodes of one alert inside this window count as flapping")
+    flap_episodes: int = Field(3, ge=2, description="this many episodes inside flap_window make an alert flapping")
+    retention_days: int | None = Field(None, gt=0, description="closed episodes older than this are deleted; "
+                                       "default: retention.metrics_days")
+
+    @model_validator(mode="after")
+    def _lease_fits(self) -> AlertLifecycle:
+        if self.ack_lease > self.ack_max:
+            raise ValueError("ack_lease must not exceed ack_max")
+        return self
+
+
 # --- tracing and instrumented applications ------------------------------------------------------------
 OTLP_PORTS = {"4317": "grpc", "4318": "http/protobuf"}  # the OTLP receivers' standard ports (Jaeger, Collector)
 OTLP_PORT_OF = {protocol: port for port, protocol in OTLP_PORTS.items()}
@@ -410,6 +466,7 @@ class FleetSpec(Strict):
     retention: Retention = Retention()
     exporter: ExporterDeployment = ExporterDeployment()
     links: Links = Links()
+    alert_lifecycle: AlertLifecycle = AlertLifecycle()
     tracing: Tracing = Tracing()
     applications: list[Application] = Field(default_factory=list)
     checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for every cluster")
@@ -452,6 +509,9 @@ class FleetSpec(Strict):
         if self.thresholds.replication_delay_critical_seconds >= self.intervals.probe_timeout:
             problems.append("thresholds.replication_delay_critical_seconds must be below intervals.probe_timeout: "
                             "a probe cannot measure a delay longer than its deadline")
+        for team in self.teams:
+            if team.escalation.escalate_to and not any(team.escalation.ack_timeout(s) for s in SEVERITIES):
+                problems.append(f"team {team.name}: escalation.escalate_to is set but no ack_timeout_* is")
         if self.platform_team and self.platform_team not in teams:
             problems.append(f"platform_team names unknown team {self.platform_team!r}")
         for window in self.maintenance:
@@ -483,3 +543,9 @@ def _unique(what: str, values: list[str], problems: list[str]) -> None:
             problems.append(f"duplicate {what}: {value!r}")
         seen.add(value)
 
+
+
+def team_members(spec: FleetSpec) -> dict[str, set[str]]:
+    """team → the users who may act on its alerts (its members and the lifecycle admins)."""
+    admins = set(spec.alert_lifecycle.admins)
+    return {team.name: set(team.members) | admins for team in spec.teams}

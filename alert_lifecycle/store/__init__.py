@@ -1,0 +1,1 @@
+"""The lifecycle store: schema, Alembic migrations, engine (SQLite or PostgreSQL), repository."""

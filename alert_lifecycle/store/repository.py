@@ -1,0 +1,165 @@
+"""Every read and write of the lifecycle store, as small functions over a connection.
+
+Rows come back as plain dicts (column → value). Writes that several service replicas may race on (renewing an
+ack silence, escalating, expiring) go through ``claim``: a compare-and-set UPDATE whose row count says who won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from cachewatch.alert_lifecycle.model import EpisodeState, EventKind
+from cachewatch.alert_lifecycle.store.schema import episode_keys, episodes, events, notifications
+
+Row = dict[str, Any]
+FILTER_COLUMNS = ("state", "team", "cluster", "alertname", "severity", "region", "fingerprint")
+
+
+def _one(conn: sa.Connection, query: sa.Select) -> Row | None:
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def episode(conn: sa.Connection, episode_id: str) -> Row | None:
+    return _one(conn, sa.select(episodes).where(episodes.c.id == episode_id))
+
+
+def episode_by_key(conn: sa.Connection, fingerprint: str, starts_us: int) -> Row | None:
+    query = (sa.select(episodes).join(episode_keys, episode_keys.c.episode_id == episodes.c.id)
+             .where(episode_keys.c.fingerprint == fingerprint, episode_keys.c.starts_us == starts_us))
+    return _one(conn, query)
+
+
+def latest_episode(conn: sa.Connection, fingerprint: str) -> Row | None:
+    query = (sa.select(episodes).where(episodes.c.fingerprint == fingerprint)
+             .order_by(episodes.c.starts_at.desc(), episodes.c.generation.desc()).limit(1))
+    return _one(conn, query)
+
+
+def insert_episode(conn: sa.Connection, values: Row) -> Row:
+    """Insert and return the whole row (every column, unset ones None) without reading it back."""
+    row = dict.fromkeys(episodes.c.keys()) | values
+    conn.execute(episodes.insert().values(**row))
+    return row
+
+
+def add_key(conn: sa.Connection, fingerprint: str, starts_us: int, episode_id: str) -> None:
+    conn.execute(episode_keys.insert().values(fingerprint=fingerprint, starts_us=starts_us, episode_id=episode_id))
+
+
+def move_keys(conn: sa.Connection, from_id: str, to_id: str) -> None:
+    conn.execute(episode_keys.update().where(episode_keys.c.episode_id == from_id).values(episode_id=to_id))
+
+
+def update(conn: sa.Connection, episode_id: str, **values: Any) -> None:
+    if values:
+        conn.execute(episodes.update().where(episodes.c.id == episode_id).values(**values))
+
+
+def claim(conn: sa.Connection, episode_id: str, column: str, expected: Any, **values: Any) -> bool:
+    """Set ``values`` only if ``column`` still holds ``expected``: exactly one of several racing replicas wins."""
+    col = episodes.c[column]
+    where = col.is_(None) if expected is None else col == expected
+    result = conn.execute(episodes.update().where(episodes.c.id == episode_id, where).values(**values))
+    return result.rowcount == 1
+
+
+def append_event(conn: sa.Connection, episode_id: str, kind: EventKind, at: float, actor: str = "",
+                 source: str = "", detail: Row | None = None) -> None:
+    conn.execute(events.insert().values(episode_id=episode_id, kind=str(kind), at=at, actor=actor, source=source,
+                                        detail=detail or {}))
+
+
+def events_of(conn: sa.Connection, episode_id: str) -> list[Row]:
+    query = sa.select(events).where(events.c.episode_id == episode_id).order_by(events.c.at, events.c.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def has_event(conn: sa.Connection, episode_id: str, kind: EventKind) -> bool:
+    query = sa.select(events.c.id).where(events.c.episode_id == episode_id, events.c.kind == str(kind)).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def count_since(conn: sa.Connection, fingerprint: str, since: float) -> int:
+    query = (sa.select(sa.func.count()).select_from(episodes)
+             .where(episodes.c.fingerprint == fingerprint, episodes.c.starts_at >= since,
+                    episodes.c.generation == 0))
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class EpisodeFilter:
+    """What the API, the console and the CLI filter episodes by; ``open_only`` means not closed."""
+
+    state: str | None = None
+    team: str | None = None
+    cluster: str | None = None
+    alertname: str | None = None
+    severity: str | None = None
+    region: str | None = None
+    fingerprint: str | None = None
+    since: float | None = None  # starts_at >= since
+    until: float | None = None  # starts_at < until
+    open_only: bool = False
+    teams: frozenset[str] | None = None  # restrict to these teams (a user's view)
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        out = [episodes.c[name] == getattr(self, name) for name in FILTER_COLUMNS if getattr(self, name)]
+        if self.since is not None:
+            out.append(episodes.c.starts_at >= self.since)
+        if self.until is not None:
+            out.append(episodes.c.starts_at < self.until)
+        if self.open_only:
+            out.append(episodes.c.state != str(EpisodeState.CLOSED))
+        if self.teams is not None:
+            out.append(episodes.c.team.in_(sorted(self.teams)))
+        return out
+
+
+def list_episodes(conn: sa.Connection, where: EpisodeFilter, limit: int = 500, offset: int = 0) -> list[Row]:
+    query = (sa.select(episodes).where(*where.where())
+             .order_by(episodes.c.starts_at.desc(), episodes.c.id).limit(limit).offset(offset))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def count_episodes(conn: sa.Connection, where: EpisodeFilter) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(episodes).where(*where.where())).scalar_one())
+
+
+def episodes_in_states(conn: sa.Connection, states: Iterable[EpisodeState]) -> list[Row]:
+    query = sa.select(episodes).where(episodes.c.state.in_([str(s) for s in states]))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def events_between(conn: sa.Connection, since: float, until: float, kinds: Iterable[EventKind]) -> list[Row]:
+    query = (sa.select(events).where(events.c.at >= since, events.c.at < until,
+                                     events.c.kind.in_([str(k) for k in kinds])).order_by(events.c.at))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def remember_payload(conn: sa.Connection, payload_hash: str, received_at: float, receiver: str, group_key: str,
+                     status: str, alerts: int, truncated: int) -> bool:
+    """Record one webhook payload; False when this exact payload was taken in before (a replay)."""
+    seen = conn.execute(sa.select(notifications.c.payload_hash).where(notifications.c.payload_hash == payload_hash))
+    if seen.first() is not None:
+        return False
+    conn.execute(notifications.insert().values(payload_hash=payload_hash, received_at=received_at, receiver=receiver,
+                                               group_key=group_key, status=status, alerts=alerts,
+                                               truncated_alerts=truncated))
+    return True
+
+
+def purge(conn: sa.Connection, before: float) -> int:
+    """Delete episodes closed or resolved before ``before`` (events and keys go with them) and old payload rows."""
+    old = sa.select(episodes.c.id).where(
+        sa.or_(episodes.c.closed_at < before,
+               sa.and_(episodes.c.state == str(EpisodeState.RESOLVED), episodes.c.ends_at < before)))
+    for table, column in ((events, events.c.episode_id), (episode_keys, episode_keys.c.episode_id)):
+        conn.execute(table.delete().where(column.in_(old)))
+    deleted = conn.execute(episodes.delete().where(episodes.c.id.in_(old))).rowcount
+    conn.execute(notifications.delete().where(notifications.c.received_at < before))
+    return deleted
