@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from cachewatch import __version__
-from cachewatch.cli import demo, diagnose, docs, exporter, generate, health, spec, validate
+from cachewatch.cli import alerts, demo, diagnose, docs, exporter, generate, health, spec, validate
 
-SUBCOMMANDS = (exporter, demo, docs, spec, generate, validate, health, diagnose)
+SUBCOMMANDS = (exporter, demo, docs, spec, generate, validate, health, diagnose, alerts)
 
 
 def main(argv: list[str] | None = None) -> int:
