@@ -19,45 +19,58 @@ Row = dict[str, Any]
 FILTER_COLUMNS = ("state", "team", "cluster", "alertname", "severity", "region", "fingerprint")
 
 
-def _one(conn: sa.Connection, query: sa.Select) -> Row | None:
-    row = conn.execute(query).mappings().first()
+# The statements of the intake's hot path, built once: SQLAlchemy then reuses their compiled form (building a
+# statement per call cost more than running it on SQLite).
+_BY_ID = sa.select(episodes).where(episodes.c.id == sa.bindparam("id"))
+_BY_KEY = (sa.select(episodes).join(episode_keys, episode_keys.c.episode_id == episodes.c.id)
+           .where(episode_keys.c.fingerprint == sa.bindparam("fp"), episode_keys.c.starts_us == sa.bindparam("us")))
+_LATEST = (sa.select(episodes).where(episodes.c.fingerprint == sa.bindparam("fp"))
+           .order_by(episodes.c.starts_at.desc(), episodes.c.generation.desc()).limit(1))
+_INSERT_EPISODE = episodes.insert()
+_INSERT_KEY = episode_keys.insert()
+_INSERT_EVENT = events.insert()
+_SEEN_PAYLOAD = sa.select(notifications.c.payload_hash).where(notifications.c.payload_hash == sa.bindparam("h"))
+_INSERT_PAYLOAD = notifications.insert()
+
+
+def _one_of(conn: sa.Connection, query: sa.Select, params: dict) -> Row | None:
+    row = conn.execute(query, params).mappings().first()
     return dict(row) if row is not None else None
 
 
 def episode(conn: sa.Connection, episode_id: str) -> Row | None:
-    return _one(conn, sa.select(episodes).where(episodes.c.id == episode_id))
+    return _one_of(conn, _BY_ID, {"id": episode_id})
 
 
 def episode_by_key(conn: sa.Connection, fingerprint: str, starts_us: int) -> Row | None:
-    query = (sa.select(episodes).join(episode_keys, episode_keys.c.episode_id == episodes.c.id)
-             .where(episode_keys.c.fingerprint == fingerprint, episode_keys.c.starts_us == starts_us))
-    return _one(conn, query)
+    return _one_of(conn, _BY_KEY, {"fp": fingerprint, "us": starts_us})
 
 
 def latest_episode(conn: sa.Connection, fingerprint: str) -> Row | None:
-    query = (sa.select(episodes).where(episodes.c.fingerprint == fingerprint)
-             .order_by(episodes.c.starts_at.desc(), episodes.c.generation.desc()).limit(1))
-    return _one(conn, query)
+    return _one_of(conn, _LATEST, {"fp": fingerprint})
 
 
 def insert_episode(conn: sa.Connection, values: Row) -> Row:
     """Insert and return the whole row (every column, unset ones None) without reading it back."""
     row = dict.fromkeys(episodes.c.keys()) | values
-    conn.execute(episodes.insert().values(**row))
+    conn.execute(_INSERT_EPISODE, row)
     return row
 
 
 def add_key(conn: sa.Connection, fingerprint: str, starts_us: int, episode_id: str) -> None:
-    conn.execute(episode_keys.insert().values(fingerprint=fingerprint, starts_us=starts_us, episode_id=episode_id))
+    conn.execute(_INSERT_KEY, {"fingerprint": fingerprint, "starts_us": starts_us, "episode_id": episode_id})
 
 
 def move_keys(conn: sa.Connection, from_id: str, to_id: str) -> None:
     conn.execute(episode_keys.update().where(episode_keys.c.episode_id == from_id).values(episode_id=to_id))
 
 
+_UPDATE = episodes.update().where(episodes.c.id == sa.bindparam("_id"))
+
+
 def update(conn: sa.Connection, episode_id: str, **values: Any) -> None:
-    if values:
-        conn.execute(episodes.update().where(episodes.c.id == episode_id).values(**values))
+    if values:  # one compiled statement per set of columns, reused
+        conn.execute(_UPDATE, {"_id": episode_id, **values})
 
 
 def claim(conn: sa.Connection, episode_id: str, column: str, expected: Any, **values: Any) -> bool:
@@ -70,8 +83,8 @@ def claim(conn: sa.Connection, episode_id: str, column: str, expected: Any, **va
 
 def append_event(conn: sa.Connection, episode_id: str, kind: EventKind, at: float, actor: str = "",
                  source: str = "", detail: Row | None = None) -> None:
-    conn.execute(events.insert().values(episode_id=episode_id, kind=str(kind), at=at, actor=actor, source=source,
-                                        detail=detail or {}))
+    conn.execute(_INSERT_EVENT, {"episode_id": episode_id, "kind": str(kind), "at": at, "actor": actor,
+                                 "source": source, "detail": detail or {}})
 
 
 def events_of(conn: sa.Connection, episode_id: str) -> list[Row]:
@@ -84,11 +97,13 @@ def has_event(conn: sa.Connection, episode_id: str, kind: EventKind) -> bool:
     return conn.execute(query).first() is not None
 
 
+_COUNT_SINCE = (sa.select(sa.func.count()).select_from(episodes)
+                .where(episodes.c.fingerprint == sa.bindparam("fp"), episodes.c.starts_at >= sa.bindparam("since"),
+                       episodes.c.generation == 0))
+
+
 def count_since(conn: sa.Connection, fingerprint: str, since: float) -> int:
-    query = (sa.select(sa.func.count()).select_from(episodes)
-             .where(episodes.c.fingerprint == fingerprint, episodes.c.starts_at >= since,
-                    episodes.c.generation == 0))
-    return int(conn.execute(query).scalar_one())
+    return int(conn.execute(_COUNT_SINCE, {"fp": fingerprint, "since": since}).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -144,12 +159,11 @@ def events_between(conn: sa.Connection, since: float, until: float, kinds: Itera
 def remember_payload(conn: sa.Connection, payload_hash: str, received_at: float, receiver: str, group_key: str,
                      status: str, alerts: int, truncated: int) -> bool:
     """Record one webhook payload; False when this exact payload was taken in before (a replay)."""
-    seen = conn.execute(sa.select(notifications.c.payload_hash).where(notifications.c.payload_hash == payload_hash))
-    if seen.first() is not None:
+    if conn.execute(_SEEN_PAYLOAD, {"h": payload_hash}).first() is not None:
         return False
-    conn.execute(notifications.insert().values(payload_hash=payload_hash, received_at=received_at, receiver=receiver,
-                                               group_key=group_key, status=status, alerts=alerts,
-                                               truncated_alerts=truncated))
+    conn.execute(_INSERT_PAYLOAD, {"payload_hash": payload_hash, "received_at": received_at, "receiver": receiver,
+                                   "group_key": group_key, "status": status, "alerts": alerts,
+                                   "truncated_alerts": truncated})
     return True
 
 
