@@ -15,6 +15,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# One spelling, shared with the generated escalation routes (re-exported for the lifecycle's modules).
+from cachewatch.promql import ESCALATION_ALERTNAME as ESCALATION_ALERTNAME
+from cachewatch.promql import ESCALATION_LABEL as ESCALATION_LABEL
+from cachewatch.promql import ESCALATION_VALUE as ESCALATION_VALUE
+
 
 class EpisodeState(StrEnum):
     FIRING = "firing"  # fired, nobody acknowledged it (yet)
@@ -57,9 +62,6 @@ class Source(StrEnum):
     API = "api"
 
 
-ESCALATION_LABEL = "escalation"
-ESCALATION_VALUE = "ack-timeout"
-ESCALATION_ALERTNAME = "CachewatchAckTimeout"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no endsAt" in webhooks
 
 

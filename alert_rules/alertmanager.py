@@ -5,15 +5,26 @@ Why the tree looks like this:
   is one notification; ``application`` keeps client-side alerts of different applications apart. Its
   receiver is the platform team's warning receiver (else info, else critical): an alert with a missing or
   unknown ``team`` label is a generator bug that must be seen, not dropped. ``default-null`` (no
-  integrations) is used only when the platform team has no receiver at all.
+  integrations) is used only when the platform team has no receiver at all. The same receiver is also the last
+  child (no matchers): Alertmanager uses the root's receiver only when no child matched, and the alert lifecycle's
+  history route (``continue: true``, no matchers) matches every alert, so without that last child an alert with
+  no team would reach the history alone and page no one.
 - one child per team (``team="<name>"``) whose receiver is ``default-null``: a severity the team sends to no
   channel is deliberately silent. Below it one leaf per severity that has channels, receiver ``<team>-<severity>``,
   holding every channel of ``escalation.<severity>``; ``continue: false`` everywhere.
+- escalation (teams whose ``escalation.escalate_to`` names channels, while ``alert_lifecycle`` is enabled): the
+  team's first child matches ``escalation="ack-timeout"``, the alert the lifecycle service posts when an episode is
+  still unacked at its ack timeout, and sends it to ``<team>-escalation`` (the escalate_to channels) with
+  ``group_by: ['...']`` (one page per escalated episode), ``group_wait: 0s`` and the team's ``repeat_critical``,
+  whatever the episode's severity. It sits before the maintenance and severity children and carries no time
+  intervals: an escalation is a page, never muted by business hours or maintenance windows.
 - time intervals sit on the leaves (Alertmanager applies only the matched route's intervals): maintenance
   windows mute every severity through a ``cluster=~"a|b"`` child for the clusters they cover, fleet-wide
   windows mute every leaf; business hours are an ``active_time_intervals`` on warning and info leaves when the
   team sets ``warning_only_in_business_hours``. Critical is never muted by business hours. The root route
   (fallback) cannot carry intervals, so it is never muted.
+- route tests list ``cachewatch-history`` first for every alert while ``alert_lifecycle`` is enabled: that part
+  puts its history route (``continue: true``) before these, so every alert reaches it too.
 - secrets: only ``*_file`` fields are written. Alertmanager does not expand environment variables, so an
   ``env`` SecretRef fails generation. Alertmanager 0.25 reads secret files verbatim (SMTP password and Slack
   URL files are not trimmed): write them without a trailing newline.
@@ -28,7 +39,14 @@ from typing import Any
 import yaml
 
 from cachewatch.artifacts import Alerting
-from cachewatch.promql import duration
+from cachewatch.promql import (
+    ESCALATION,
+    ESCALATION_ALERTNAME,
+    ESCALATION_LABEL,
+    ESCALATION_VALUE,
+    HISTORY_RECEIVER,
+    duration,
+)
 from cachewatch.spec import (
     EmailChannel,
     FleetSpec,
@@ -138,9 +156,10 @@ RENDERERS: dict[str, tuple[str, Callable[[Any, str, _Secrets], dict]]] = {
 }
 
 
-def _receiver(team: Team, index: int, severity: Severity, secrets: _Secrets) -> dict:
-    out: dict[str, Any] = {"name": f"{team.name}-{severity}"}
-    for name in getattr(team.escalation, severity):
+def _receiver(team: Team, index: int, kind: str, channels: list[str], secrets: _Secrets) -> dict:
+    """``<team>-<kind>`` (a severity, or ``escalation``) holding the named channels of the team."""
+    out: dict[str, Any] = {"name": f"{team.name}-{kind}"}
+    for name in channels:
         channel = team.channels[name]
         key, render = RENDERERS[channel.kind]
         out.setdefault(key, []).append(render(channel, f"teams.{index}.channels.{name}", secrets))
@@ -187,10 +206,24 @@ def _leaves(spec: FleetSpec, team: Team, mutes: list[str]) -> list[dict]:
     return leaves
 
 
+def escalates(spec: FleetSpec, team: Team) -> bool:
+    """Whether the team gets an escalation route: the lifecycle service posts escalations, and to somewhere."""
+    return spec.alert_lifecycle.enabled and bool(team.escalation.escalate_to)
+
+
+def _escalation(spec: FleetSpec, team: Team) -> dict:
+    """The escalation page: before every other child of the team, no time intervals (never muted)."""
+    return {"receiver": f"{team.name}-escalation", "matchers": [ESCALATION], "group_by": ["..."], "group_wait": "0s",
+            "group_interval": duration(spec.intervals.group_interval),
+            "repeat_interval": duration(team.escalation.repeat_critical), "continue": False}
+
+
 def _team_route(spec: FleetSpec, team: Team) -> dict:
     fleet_mutes = [f"maintenance-{w.name}" for w in spec.maintenance if not w.clusters]
-    routes = [{"matchers": [f'cluster=~"{"|".join(clusters)}"'], "routes": leaves}
-              for clusters, mutes in _maintenance_groups(spec) if (leaves := _leaves(spec, team, fleet_mutes + mutes))]
+    routes = [_escalation(spec, team)] if escalates(spec, team) else []
+    routes += [{"matchers": [f'cluster=~"{"|".join(clusters)}"'], "routes": leaves}
+               for clusters, mutes in _maintenance_groups(spec)
+               if (leaves := _leaves(spec, team, fleet_mutes + mutes))]
     routes += _leaves(spec, team, fleet_mutes)
     route: dict[str, Any] = {"receiver": NULL_RECEIVER, "matchers": [f'team="{team.name}"'], "continue": False}
     return route | ({"routes": routes} if routes else {})
@@ -205,8 +238,12 @@ def alerting(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> Alerting
     """The routing tree, receivers, inhibitions and time intervals as this part's Alertmanager fragment; raises
     SpecError (one line per problem) rather than write an unusable secret."""
     secrets = _Secrets(version)
-    receivers = [{"name": NULL_RECEIVER}] + [_receiver(team, i, severity, secrets) for i, team in enumerate(spec.teams)
-                                             for severity in SEVERITIES if getattr(team.escalation, severity)]
+    receivers = [{"name": NULL_RECEIVER}]
+    for i, team in enumerate(spec.teams):
+        receivers += [_receiver(team, i, severity, getattr(team.escalation, severity), secrets)
+                      for severity in SEVERITIES if getattr(team.escalation, severity)]
+        if escalates(spec, team):
+            receivers.append(_receiver(team, i, "escalation", team.escalation.escalate_to, secrets))
     if secrets.problems:
         raise SpecError("\n".join(dict.fromkeys(secrets.problems)))
     fallback = _fallback(spec)
@@ -220,7 +257,8 @@ def alerting(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> Alerting
             "group_wait": duration(spec.intervals.group_wait),
             "group_interval": duration(spec.intervals.group_interval),
             "repeat_interval": duration(getattr(owner.escalation, f"repeat_{fallback_severity}"))}
-    return Alerting(root=root, routes=tuple(_team_route(spec, team) for team in spec.teams),
+    routes = [*(_team_route(spec, team) for team in spec.teams), {"receiver": fallback, "continue": False}]
+    return Alerting(root=root, routes=tuple(routes),
                     receivers=tuple(receivers), inhibit_rules=tuple(dict(rule) for rule in INHIBIT_RULES),
                     time_intervals=tuple(intervals), route_tests=tuple(route_tests(spec)))
 
@@ -231,9 +269,20 @@ def _cases(team: Team, region: str, cluster: str) -> list[dict]:
              "receivers": [f"{team.name}-{s}" if getattr(team.escalation, s) else NULL_RECEIVER]} for s in SEVERITIES]
 
 
+def _escalation_case(team: Team, region: str, cluster: str) -> dict:
+    """The alert the lifecycle service posts at an ack timeout (its labels per the lifecycle design)."""
+    return {"labels": {"alertname": ESCALATION_ALERTNAME, ESCALATION_LABEL: ESCALATION_VALUE, "team": team.name,
+                       "severity": "critical", "region": region, "cluster": cluster,
+                       "escalated_alertname": TYPICAL_ALERT["critical"]},
+            "receivers": [f"{team.name}-escalation"]}
+
+
 def route_tests(spec: FleetSpec) -> list[dict]:
     """Every team × severity, every maintenance-covered cluster (routing is unchanged: muting is by time, which
-    `amtool config routes test` does not evaluate), and an alert without a team label (the fallback)."""
+    `amtool config routes test` does not evaluate), an alert without a team label (the fallback), and each
+    team's escalation alert in its home cluster and its maintenance-covered clusters (reaching the escalation
+    receiver, not the maintenance leaves). Each case also reaches the history receiver first while the alert
+    lifecycle is enabled."""
     region_of = {cluster.name: region.name for region, cluster in spec.clusters}
     owner_of = {cluster.name: cluster.team for _, cluster in spec.clusters}
     teams = {team.name: team for team in spec.teams}
@@ -245,6 +294,13 @@ def route_tests(spec: FleetSpec) -> list[dict]:
                                                               home.get(team.name, first))]
     cases += [case for clusters, _ in _maintenance_groups(spec) for cluster in clusters
               for case in _cases(teams[owner_of[cluster]], region_of[cluster], cluster)]
+    cases += [_escalation_case(team, region_of[home.get(team.name, first)], home.get(team.name, first))
+              for team in spec.teams if escalates(spec, team)]
+    cases += [_escalation_case(teams[owner_of[cluster]], region_of[cluster], cluster)
+              for clusters, _ in _maintenance_groups(spec) for cluster in clusters
+              if escalates(spec, teams[owner_of[cluster]])]
     cases.append({"labels": {"alertname": "RedisExporterDown", "severity": "critical"}, "receivers": [_fallback(spec)]})
-    unique = {yaml.safe_dump(case, sort_keys=True): case for case in cases}
+    history = [HISTORY_RECEIVER] if spec.alert_lifecycle.enabled else []
+    unique = {yaml.safe_dump(case, sort_keys=True): case | {"receivers": history + case["receivers"]}
+              for case in cases}
     return list(unique.values())

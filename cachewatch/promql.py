@@ -13,9 +13,18 @@ REDIS_JOB = "redis"  # every node, whatever the exporter sharding (the scrape co
 EXPORTER_JOB = "cachewatch-exporter"  # the exporters' own /metrics
 APPS_JOB = "cachewatch-apps"  # applications using cachewatch.tracing
 PROBE_JOB = "redis-probe"  # every /probe series, whatever the module or sharding (the label module tells them apart)
+ALERTS_JOB = "cachewatch-alerts"  # the alert lifecycle service's own /metrics (cachewatch alerts serve)
+# Names Alertmanager routing (alert_rules) and the alert lifecycle service both spell: the receiver every alert
+# reaches first (the history webhook, a `continue: true` route), and the escalation alert the service posts when
+# an episode is still unacked at its team's ack timeout (routed by this label to the team's escalation receiver).
+HISTORY_RECEIVER = "cachewatch-history"
+ESCALATION_ALERTNAME = "CachewatchAckTimeout"
+ESCALATION_LABEL, ESCALATION_VALUE = "escalation", "ack-timeout"
 REDIS = f'job="{REDIS_JOB}"'
 EXPORTER = f'job="{EXPORTER_JOB}"'
 PROBE = f'job="{PROBE_JOB}"'
+ALERTS = f'job="{ALERTS_JOB}"'
+ESCALATION = f'{ESCALATION_LABEL}="{ESCALATION_VALUE}"'
 
 
 def matchers(*parts: str, sep: str = ", ") -> str:

@@ -8,12 +8,18 @@ from collections.abc import Callable
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards import app, cluster, exporter, fleet, health, node, security, slo
+from cachewatch.dashboards import alerts, app, cluster, exporter, fleet, health, node, security, slo
 from cachewatch.spec.model import FleetSpec
 
 # Every dashboard: uid → builder, each a pure function of the spec.
 BUILDERS: dict[str, Callable[[FleetSpec], dm.Dashboard]] = {
-    module.UID: module.build for module in (fleet, node, cluster, health, app, slo, security, exporter)}
+    module.UID: module.build for module in (fleet, node, cluster, health, app, slo, security, exporter, alerts)}
+# Dashboards that exist only when the spec runs what fills them; the others always do.
+WANTED: dict[str, Callable[[FleetSpec], bool]] = {alerts.UID: lambda spec: spec.alert_lifecycle.enabled}
+
+
+def wanted(uid: str, spec: FleetSpec) -> bool:
+    return WANTED.get(uid, lambda _: True)(spec)
 
 
 def to_json(dashboard: dm.Dashboard) -> dict:
@@ -22,4 +28,4 @@ def to_json(dashboard: dm.Dashboard) -> dict:
 
 
 def dashboards(spec: FleetSpec) -> dict[str, dict]:
-    return {uid: to_json(build(spec)) for uid, build in BUILDERS.items()}
+    return {uid: to_json(build(spec)) for uid, build in BUILDERS.items() if wanted(uid, spec)}

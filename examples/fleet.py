@@ -1,9 +1,12 @@
 """A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind,
 an SLO of each kind, maintenance windows and business hours, two applications using cachewatch.tracing,
-and traces tail-sampled by a collector in front of Jaeger. Secrets are references only."""
+traces tail-sampled by a collector in front of Jaeger, and the alert lifecycle service: team members who may
+ack, and a secondary pager for the teams whose criticals escalate when no one acks them within 15 minutes.
+Secrets are references only."""
 
 from cachewatch.spec import (
     SLO,
+    AlertLifecycle,
     Application,
     Business,
     Cluster,
@@ -57,24 +60,33 @@ spec = FleetSpec(
     teams=[
         Team(name="identity",
              channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity")),
+                       "secondary": PagerDutyChannel(
+                           routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity-secondary")),
                        "chat": SlackChannel(channel="#identity-alerts",
                                             api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url"))},
-             escalation=Escalation(critical=["pager", "chat"], warning=["chat"], info=["chat"])),
+             escalation=Escalation(critical=["pager", "chat"], warning=["chat"], info=["chat"],
+                                   escalate_to=["secondary", "chat"]),
+             members=["alice", "bob"]),
         Team(name="commerce",
              channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-commerce")),
                        "mail": EmailChannel(to=["commerce-oncall@example.com"], sender="alerts@example.com",
                                             smarthost="smtp.example.com:587", auth_username="alerts",
-                                            auth_password=SecretRef(file="/etc/alertmanager/secrets/smtp"))},
-             escalation=Escalation(critical=["pager", "mail"], warning=["mail"])),
+                                            auth_password=SecretRef(file="/etc/alertmanager/secrets/smtp")),
+                       "secondary": PagerDutyChannel(
+                           routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-commerce-secondary"))},
+             escalation=Escalation(critical=["pager", "mail"], warning=["mail"], escalate_to=["secondary"]),
+             members=["carol", "dave"]),
         Team(name="platform",
              channels={"chat": SlackChannel(channel="#platform",
                                             api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url")),
                        "hook": WebhookChannel(url="http://incident-bot.internal:8080/alertmanager")},
-             escalation=Escalation(critical=["hook", "chat"], warning=["chat"], info=["hook"])),
+             escalation=Escalation(critical=["hook", "chat"], warning=["chat"], info=["hook"]),
+             members=["erin", "frank"]),
         Team(name="security",
              channels={"siem": WebhookChannel(url="https://siem.internal:8443/alertmanager", max_alerts=50),
                        "mail": EmailChannel(to=["security@example.com"])},
-             escalation=Escalation(critical=["siem", "mail"], warning=["siem"], warning_only_in_business_hours=False)),
+             escalation=Escalation(critical=["siem", "mail"], warning=["siem"], warning_only_in_business_hours=False),
+             members=["grace"]),
     ],
     slos=[
         SLO(name="sessions-availability", kind="availability", objective=99.95,
@@ -97,6 +109,9 @@ spec = FleetSpec(
     links=Links(runbook_base_url="https://runbooks.example.com/cachewatch",
                 grafana_url="https://grafana.example.com",
                 alertmanager_urls=["alertmanager-0.monitoring:9093", "alertmanager-1.monitoring:9093"]),
+    # Alertmanager posts every alert to the service with this bearer token; sre-lead may act on every team's alerts.
+    alert_lifecycle=AlertLifecycle(listen="cachewatch-alerts.monitoring:9095", admins=["sre-lead"],
+                                   webhook_token=SecretRef(file="/etc/alertmanager/secrets/cachewatch-alerts-token")),
     # Apps send every trace (sample_ratio 1.0) to a collector that keeps errors, >5 ms traces and 5% of the rest.
     tracing=Tracing(sample_ratio=1.0, slow_threshold="5ms", otlp_endpoint="http://otel-collector.tracing:4318",
                     tail_sampling=TailSampling(decision_wait="15s", base_ratio=0.05,

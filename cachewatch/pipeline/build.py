@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachewatch.alert_lifecycle.contribution import contribution as alert_lifecycle
 from cachewatch.alert_rules.contribution import contribution as alert_rules
 from cachewatch.artifacts import Contribution, File, GeneratorError
 from cachewatch.dashboards.contribution import contribution as dashboards
@@ -22,7 +23,10 @@ from cachewatch.spec import FleetSpec
 from cachewatch.tracing.contribution import contribution as tracing
 
 # Every part that contributes, in the order its scrape jobs, rule groups and routes appear in shared files.
-PARTS: tuple[Callable[[FleetSpec], Contribution], ...] = (exporter, alert_rules, dashboards, tracing)
+# Route order matters: alert_rules' team routes end the walk (continue: false) and its last route catches every
+# other alert, so a route placed after them is never reached. The alert lifecycle's history route (continue: true,
+# every alert) therefore comes before them: alert_lifecycle is listed before alert_rules.
+PARTS: tuple[Callable[[FleetSpec], Contribution], ...] = (exporter, alert_lifecycle, alert_rules, dashboards, tracing)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""alertmanager.yml generation: amtool accepts it, routes resolve as the spec says, secrets stay out, and a real
-Alertmanager delivers, mutes and inhibits as designed."""
+"""alertmanager.yml generation: amtool accepts it, routes resolve as the spec says (the history route first, the
+escalation routes never muted), secrets stay out, and a real Alertmanager delivers, mutes and inhibits as designed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from cachewatch.alert_lifecycle.contribution import contribution as alert_lifecycle
 from cachewatch.alert_rules.alertmanager import (
     DEFAULT_VERSION,
     NULL_RECEIVER,
@@ -23,6 +24,7 @@ from cachewatch.alert_rules.alertmanager import (
 )
 from cachewatch.local_redis import require_binary
 from cachewatch.pipeline import alertmanager_yml, validate, writer
+from cachewatch.promql import ESCALATION, HISTORY_RECEIVER
 from cachewatch.spec import (
     EmailChannel,
     Escalation,
@@ -45,9 +47,15 @@ from tests.support.specs import tiny_spec
 AMTOOL_KINDS = [kind for kind in validate.KINDS if kind.tool == "amtool"]
 
 
+def fragments(spec: FleetSpec, version: Version = DEFAULT_VERSION) -> list:
+    """This part's fragment after the alert lifecycle's (its history route comes first), as the pipeline orders
+    them: the route tests list the history receiver whenever the lifecycle is enabled."""
+    return [alert_lifecycle(spec).alerting, alerting(spec, version=version)]
+
+
 def alertmanager_config(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> dict:
-    """alertmanager.yml as the pipeline assembles it from this part's fragment alone."""
-    return alertmanager_yml.config([alerting(spec, version=version)])
+    """alertmanager.yml as the pipeline assembles it from the lifecycle's fragment and this part's."""
+    return alertmanager_yml.config(fragments(spec, version))
 
 
 def route_tests(spec: FleetSpec) -> list[dict]:
@@ -55,7 +63,7 @@ def route_tests(spec: FleetSpec) -> list[dict]:
 
 
 def write(spec: FleetSpec, out: Path, *, version: Version = DEFAULT_VERSION) -> list[Path]:
-    return writer.write(out, writer.rendered(alertmanager_yml.files([alerting(spec, version=version)]), spec.name))
+    return writer.write(out, writer.rendered(alertmanager_yml.files(fragments(spec, version)), spec.name))
 
 
 def check(out: Path) -> list[validate.Check]:
@@ -120,10 +128,74 @@ def test_route_tests_cover_every_team_severity_maintenance_cluster_and_fallback(
     assert {"sessions-eu-west", "catalog-eu-west"} <= clusters
     fallback = [c for c in cases if "team" not in c["labels"]]
     assert fallback == [{"labels": {"alertname": "RedisExporterDown", "severity": "critical"},
-                         "receivers": ["platform-warning"]}]  # fleet.py's platform_team
+                         "receivers": [HISTORY_RECEIVER, "platform-warning"]}]  # fleet.py's platform_team
     commerce_info = next(c for c in cases
                          if c["labels"].get("team") == "commerce" and c["labels"]["severity"] == "info")
-    assert commerce_info["receivers"] == [NULL_RECEIVER]  # no info channel: deliberately silent
+    assert commerce_info["receivers"] == [HISTORY_RECEIVER, NULL_RECEIVER]  # no info channel: deliberately silent
+    assert all(c["receivers"][0] == HISTORY_RECEIVER for c in cases)  # the lifecycle's first route, continue: true
+
+
+def test_a_teamless_alert_still_pages_the_platform_team_behind_the_history_route(fleet: FleetSpec) -> None:
+    """Alertmanager uses the root's receiver only when no child matched; the history route matches everything,
+    so the fallback is also the last child."""
+    routes = alertmanager_config(fleet)["route"]["routes"]
+    assert routes[0]["receiver"] == HISTORY_RECEIVER and routes[0]["continue"] is True and "matchers" not in routes[0]
+    assert routes[-1] == {"receiver": "platform-warning", "continue": False}
+
+
+def team_route(config: dict, team: str) -> dict:
+    return next(r for r in config["route"]["routes"] if r.get("matchers") == [f'team="{team}"'])
+
+
+def test_escalation_is_the_teams_first_route_and_never_muted(fleet: FleetSpec) -> None:
+    config = alertmanager_config(fleet)
+    receivers = {r["name"]: r for r in config["receivers"]}
+    teams = {t.name: t for t in fleet.teams}
+    for team in ("identity", "commerce"):  # examples/fleet.py: escalate_to a secondary pager
+        first = team_route(config, team)["routes"][0]  # before the maintenance and severity children
+        timers = {key: first.pop(key) for key in ("group_interval", "repeat_interval")}
+        assert first == {"receiver": f"{team}-escalation", "matchers": [ESCALATION], "group_by": ["..."],
+                         "group_wait": "0s", "continue": False}  # no mute_ or active_time_intervals: a page
+        assert seconds(timers["group_interval"]) == fleet.intervals.group_interval
+        assert seconds(timers["repeat_interval"]) == teams[team].escalation.repeat_critical
+    identity = receivers["identity-escalation"]
+    assert identity["pagerduty_configs"][0]["routing_key_file"] == "/etc/alertmanager/secrets/pd-identity-secondary"
+    assert identity["slack_configs"][0]["channel"] == "#identity-alerts"
+    assert set(receivers["commerce-escalation"]) == {"name", "pagerduty_configs"}
+
+
+def test_a_team_without_escalate_to_gets_no_escalation_route(fleet: FleetSpec) -> None:
+    config = alertmanager_config(fleet)
+    for team in ("platform", "security"):  # examples/fleet.py: no escalate_to
+        assert all(ESCALATION not in r.get("matchers", []) for r in team_route(config, team)["routes"])
+        assert f"{team}-escalation" not in {r["name"] for r in config["receivers"]}
+    assert not [c for c in route_tests(fleet) if c["labels"].get("team") in ("platform", "security")
+                and "escalation" in c["labels"]]
+
+
+def test_escalation_route_tests_reach_the_escalation_receiver_in_every_cluster(fleet: FleetSpec) -> None:
+    cases = [c for c in route_tests(fleet) if c["labels"].get("escalation") == "ack-timeout"]
+    assert {(c["labels"]["team"], c["labels"]["cluster"]) for c in cases} >= {
+        ("identity", "sessions-eu-west"), ("commerce", "catalog-eu-west")}  # maintenance-covered: still a page
+    for case in cases:
+        assert case["labels"]["alertname"] == "CachewatchAckTimeout" and case["labels"]["severity"] == "critical"
+        assert case["receivers"] == [HISTORY_RECEIVER, f"{case['labels']['team']}-escalation"]
+
+
+def test_lifecycle_disabled_means_no_history_and_no_escalation(fleet: FleetSpec) -> None:
+    off = fleet.model_copy(update={"alert_lifecycle": fleet.alert_lifecycle.model_copy(update={"enabled": False})})
+    config = alertmanager_config(off)
+    assert HISTORY_RECEIVER not in {r["name"] for r in config["receivers"]}
+    assert not [r for r in config["receivers"] if r["name"].endswith("-escalation")]
+    assert all(HISTORY_RECEIVER not in c["receivers"] and "escalation" not in c["labels"] for c in route_tests(off))
+
+
+def test_an_env_secret_in_escalate_to_fails_with_its_field_path() -> None:
+    team = Team(name="ops", channels={"hook": WebhookChannel(url="http://127.0.0.1:1/"),
+                                      "pager": PagerDutyChannel(routing_key=SecretRef(env="PD_KEY"))},
+                escalation=Escalation(critical=["hook"], escalate_to=["pager"]))
+    with pytest.raises(SpecError, match=r"^teams\.0\.channels\.pager\.routing_key: SecretRef\(env='PD_KEY'\)"):
+        alertmanager_config(tiny_spec(team))
 
 
 def test_timing_follows_the_spec_and_pages_within_a_minute(fleet: FleetSpec) -> None:

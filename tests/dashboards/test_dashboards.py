@@ -1,5 +1,6 @@
 """Dashboards: SDK round trip, stable uids, units and descriptions, variables in every query,
-$__rate_interval, alert panel links, catalog lint, generation time, provisioning files."""
+$__rate_interval, alert panel links, catalog lint, generation time, provisioning files, the alert lifecycle
+board."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from tests.support.paths import ROOT
 
 EXAMPLES = ("small", "fleet")
 UIDS = {"cachewatch-fleet", "cachewatch-node", "cachewatch-cluster", "cachewatch-health", "cachewatch-exporter",
-        "cachewatch-security", "cachewatch-slo", "cachewatch-app"}
+        "cachewatch-security", "cachewatch-slo", "cachewatch-app", "cachewatch-alerts"}
 NODE_VARS = ('region=~"$region"', 'cluster=~"$cluster"', 'instance=~"$instance"')
+LIFECYCLE_VARS = {"team": 'team=~"$team"', "severity": 'severity=~"$severity"', "cluster": 'cluster=~"$cluster|"'}
 
 
 @pytest.fixture(scope="module", params=EXAMPLES)
@@ -109,6 +111,9 @@ def test_every_query_applies_the_variables(boards):
                 need = ('job="redis"', *NODE_VARS)
             elif fam.source is Source.CLIENT:
                 need = ('cache=~"$cache"',)
+            elif fam.source is Source.LIFECYCLE:  # the service's /metrics; fleet-wide alerts have no cluster
+                need = ('job="cachewatch-alerts"', *(LIFECYCLE_VARS[label] for label in fam.labels
+                                                     if label in LIFECYCLE_VARS))
             elif fam.source is Source.RECORDING and "slo" in fam.labels:
                 need = ('slo=~"$slo"',) if uid == "cachewatch-slo" else ()
             elif fam.source is Source.RECORDING and "instance" in fam.labels:
@@ -125,9 +130,13 @@ def test_every_query_applies_the_variables(boards):
 
 
 def test_every_range_uses_rate_interval(boards):
-    for uid, title, expr in queries(boards):
-        for window in re.findall(r"\[([^\]]*)\]", expr):
-            assert window == "$__rate_interval", f"{uid} / {title}: [{window}] in {expr}"
+    """Or, in an instant query (a stat or table over the whole time range), $__range."""
+    for uid, doc in boards.items():
+        for p in panels(doc):
+            for t in p["targets"]:
+                for window in re.findall(r"\[([^\]]*)\]", t["expr"]):
+                    assert window == "$__rate_interval" or (window == "$__range" and t.get("instant")), \
+                        f"{uid} / {p['title']}: [{window}] in {t['expr']}"
 
 
 def test_every_metric_is_in_the_catalog(boards):
@@ -193,3 +202,27 @@ def test_contribution_holds_every_dashboard_and_the_provisioning(spec, tmp_path)
     prov = yaml.safe_load((tmp_path / "grafana/provisioning/dashboards/cachewatch.yaml").read_text())
     assert prov["providers"][0]["type"] == "file"
     assert prov["providers"][0]["options"]["path"] == provisioning.DASHBOARDS_PATH
+
+
+def test_alerts_board_reads_every_lifecycle_family_filtered_by_team_and_severity(spec, boards):
+    doc = boards["cachewatch-alerts"]
+    variables = {v["name"]: v for v in doc["templating"]["list"]}
+    assert variables["team"]["query"].split(",") == [team.name for team in spec.teams]
+    assert variables["severity"]["query"] == "critical,warning,info"
+    exprs = [t["expr"] for p in panels(doc) for t in p["targets"]]
+    read = {base_family(n) for expr in exprs for n in metric_names(expr)}
+    assert {f.name for f in CATALOG.values() if f.source is Source.LIFECYCLE} <= read
+    by_title = {p["title"]: p for p in panels(doc)}
+    [mtta] = by_title["MTTA by team"]["targets"]
+    assert "increase(cachewatch_alert_ack_seconds_sum{" in mtta["expr"] and "[$__range]" in mtta["expr"]
+    assert "cachewatch_alert_ack_seconds_count{" in mtta["expr"] and mtta["instant"]
+    fp = by_title["False-positive rate"]
+    assert 'classification="false_positive"' in fp["targets"][0]["expr"]
+    assert fp["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert any(link["type"] == "link" and link["url"] == f"http://{spec.alert_lifecycle.listen}/"
+               for link in doc["links"])
+
+
+def test_alerts_board_only_when_the_lifecycle_service_is_enabled(spec):
+    off = spec.model_copy(update={"alert_lifecycle": spec.alert_lifecycle.model_copy(update={"enabled": False})})
+    assert set(dashboards(off)) == UIDS - {"cachewatch-alerts"}

@@ -51,12 +51,14 @@ from tests.support.prometheus_process import running_prometheus
 from tests.support.specs import generate
 
 VARIABLES = {"$__rate_interval": "30s", "$region": ".*", "$cluster": ".*", "$instance": ".*", "$cache": ".*",
-             "$slo": ".*", "${datasource}": ""}
+             "$slo": ".*", "${datasource}": "", "$__range": "1h", "$team": ".*", "$severity": ".*"}
 # Panels this test fleet cannot fill, and why. Anything else that stays empty fails the test.
 EXPECTED_EMPTY = {
     "cachewatch-fleet/Firing alerts": "no alert fires on the healthy test fleet (the alerting e2e test fires them)",
     "cachewatch-cluster/Cluster state": "the test fleet is a primary + replica, not a Redis Cluster",
     "cachewatch-cluster/Slots": "the test fleet is a primary + replica, not a Redis Cluster",
+    "cachewatch-alerts": "no alert lifecycle service runs beside this fleet (tests/e2e/test_lifecycle_stack.py fills "
+                         "that board)",
 }
 
 

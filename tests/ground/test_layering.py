@@ -16,7 +16,7 @@ from tests.support.layout import module_name, source_files
 from tests.support.paths import ROOT
 
 PARTS = ("cachewatch.exporter", "cachewatch.alert_rules", "cachewatch.dashboards", "cachewatch.tracing",
-         "cachewatch.health")
+         "cachewatch.health", "cachewatch.alert_lifecycle")
 TOP = ("cachewatch.pipeline", "cachewatch.cli")
 ENTRY = "cachewatch.__main__"
 

@@ -9,7 +9,8 @@ from tests.support.paths import ROOT
 
 # Source folder → the import name it installs as.
 SOURCES = {"cachewatch": "cachewatch", "exporter": "cachewatch.exporter", "alert_rules": "cachewatch.alert_rules",
-           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing", "health": "cachewatch.health"}
+           "dashboards": "cachewatch.dashboards", "tracing": "cachewatch.tracing", "health": "cachewatch.health",
+           "alert_lifecycle": "cachewatch.alert_lifecycle"}
 
 
 def module_name(path: Path) -> str:

@@ -6257,5 +6257,1307 @@
         },
       ],
     },
+    "cachewatch-alerts.json": {
+      schemaVersion: 42,
+      templating: {
+        list: [
+          {
+            type: "datasource",
+            name: "datasource",
+            label: "Prometheus",
+            skipUrlSync: false,
+            description: "Prometheus that scrapes the cachewatch exporters.",
+            query: "prometheus",
+            multi: false,
+            allowCustomValue: true,
+            includeAll: false,
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+          },
+          {
+            type: "query",
+            name: "region",
+            label: "Region",
+            skipUrlSync: false,
+            description: "Regions from the spec.",
+            query: "label_values(redis_up{job=\"redis\"}, region)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\"}, region)",
+          },
+          {
+            type: "query",
+            name: "cluster",
+            label: "Cluster",
+            skipUrlSync: false,
+            description: "Clusters of the selected regions.",
+            query: "label_values(redis_up{job=\"redis\", region=~\"$region\"}, cluster)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\", region=~\"$region\"}, cluster)",
+          },
+          {
+            type: "query",
+            name: "instance",
+            label: "Node",
+            skipUrlSync: false,
+            description: "Redis nodes (host:port) of the selected clusters.",
+            query: "label_values(redis_up{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\"}, instance)",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            multi: true,
+            allowCustomValue: true,
+            refresh: 2,
+            sort: 1,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+            definition: "label_values(redis_up{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\"}, instance)",
+          },
+          {
+            type: "custom",
+            name: "team",
+            label: "Team",
+            skipUrlSync: false,
+            description: "Teams from the spec.",
+            query: "platform",
+            multi: true,
+            allowCustomValue: true,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+          },
+          {
+            type: "custom",
+            name: "severity",
+            label: "Severity",
+            skipUrlSync: false,
+            description: "Alert severity.",
+            query: "critical,warning,info",
+            multi: true,
+            allowCustomValue: true,
+            includeAll: true,
+            allValue: ".*",
+            auto: false,
+            auto_min: "10s",
+            auto_count: 30,
+          },
+        ],
+      },
+      annotations: {
+        list: [
+          {
+            name: "Firing alerts",
+            enable: true,
+            iconColor: "red",
+            datasource: {
+              type: "prometheus",
+              uid: "${datasource}",
+            },
+            hide: false,
+            builtIn: 0,
+            placement: "inControlsMenu",
+            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            textFormat: "{{alertname}} {{severity}} {{instance}}",
+            titleFormat: "{{alertname}}",
+            tagKeys: "severity,instance",
+            step: "60s",
+            useValueForTime: false,
+          },
+        ],
+      },
+      uid: "cachewatch-alerts",
+      title: "Cachewatch / Alerts",
+      description: "The alert lifecycle (cachewatch alerts serve): open episodes, the noisiest alerts, time to acknowledge (first ack minus first notification) and to resolve (endsAt minus startsAt, inferred resolves left out), false positives, flapping, escalations, and the service's intake.",
+      tags: [
+        "cachewatch",
+        "small",
+      ],
+      timezone: "browser",
+      editable: false,
+      graphTooltip: 1,
+      time: {
+        from: "now-3h",
+        to: "now",
+      },
+      fiscalYearStartMonth: 0,
+      refresh: "1m",
+      panels: [
+        {
+          type: "row",
+          collapsed: false,
+          id: 100,
+          panels: [],
+          title: "Open now",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 0,
+          },
+        },
+        {
+          type: "stat",
+          id: 101,
+          targets: [
+            {
+              expr: "sum by (state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{state}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Open episodes by state",
+          description: "Episodes not yet closed: firing, acked (someone is on it), resolved (waiting for a human close with notes and a classification).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 1,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                ],
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 102,
+          targets: [
+            {
+              expr: "sum by (team, state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{team}} {{state}}",
+              refId: "A",
+            },
+          ],
+          title: "Open episodes by team",
+          description: "Open episodes per team and state over time.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 16,
+            x: 8,
+            y: 1,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "short",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 103,
+          panels: [],
+          title: "Noise",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 9,
+          },
+        },
+        {
+          type: "timeseries",
+          id: 104,
+          targets: [
+            {
+              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{alertname}}",
+              refId: "A",
+            },
+          ],
+          title: "Episodes by alertname (top 10)",
+          description: "Episodes opened per minute (one per firing of one alert, however many notifications carried it), for the alerts opening the most.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 0,
+            y: 10,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "opm",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 105,
+          targets: [
+            {
+              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{alertname}}",
+              refId: "A",
+            },
+          ],
+          title: "Notifications by alertname (top 10)",
+          description: "Distinct notifications per minute seen by the history route (repeats counted, HA duplicates once), for the alerts sending the most.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 10,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "opm",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "table",
+          id: 106,
+          targets: [
+            {
+              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+            {
+              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "B",
+            },
+          ],
+          title: "Noisiest alerts over the range",
+          description: "The 10 alerts with the most episodes and the most notifications over the dashboard's time range, per team and cluster.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 24,
+            x: 0,
+            y: 18,
+          },
+          repeatDirection: "h",
+          transformations: [
+            {
+              id: "merge",
+              options: {},
+            },
+            {
+              id: "organize",
+              options: {
+                excludeByName: {
+                  Time: true,
+                },
+                renameByName: {
+                  "Value #A": "episodes",
+                  "Value #B": "notifications",
+                },
+              },
+            },
+          ],
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 107,
+          panels: [],
+          title: "Response",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 26,
+          },
+        },
+        {
+          type: "stat",
+          id: 108,
+          targets: [
+            {
+              expr: "sum by (team) (increase(cachewatch_alert_ack_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_ack_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{team}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "MTTA by team",
+          description: "Mean time to acknowledge over the time range: first ack minus first notification, per acked episode.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 0,
+            y: 27,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 109,
+          targets: [
+            {
+              expr: "sum by (team) (increase(cachewatch_alert_resolve_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_resolve_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{team}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "MTTR by team",
+          description: "Mean time to resolve over the time range: endsAt minus startsAt of episodes resolved by their alert (resolves inferred from Alertmanager timing an alert out are left out).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 4,
+            y: 27,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 110,
+          targets: [
+            {
+              expr: "sum by (team) (increase(cachewatch_alert_close_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_close_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{team}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Mean time to close by team",
+          description: "Mean time from startsAt to the human close (with notes and a classification) over the time range.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 8,
+            y: 27,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "table",
+          id: 111,
+          targets: [
+            {
+              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+            {
+              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "B",
+            },
+          ],
+          title: "Time to acknowledge p50 / p90",
+          description: "Median and 90th percentile over the time range of the episodes acked in it, per team (from the histogram's buckets).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 6,
+            x: 12,
+            y: 27,
+          },
+          repeatDirection: "h",
+          transformations: [
+            {
+              id: "merge",
+              options: {},
+            },
+            {
+              id: "organize",
+              options: {
+                excludeByName: {
+                  Time: true,
+                },
+                renameByName: {
+                  "Value #A": "p50",
+                  "Value #B": "p90",
+                },
+              },
+            },
+          ],
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "table",
+          id: 112,
+          targets: [
+            {
+              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+            {
+              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "B",
+            },
+          ],
+          title: "Time to resolve p50 / p90",
+          description: "Median and 90th percentile over the time range of the episodes resolved in it, per team (from the histogram's buckets).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 6,
+            x: 18,
+            y: 27,
+          },
+          repeatDirection: "h",
+          transformations: [
+            {
+              id: "merge",
+              options: {},
+            },
+            {
+              id: "organize",
+              options: {
+                excludeByName: {
+                  Time: true,
+                },
+                renameByName: {
+                  "Value #A": "p50",
+                  "Value #B": "p90",
+                },
+              },
+            },
+          ],
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 113,
+          panels: [],
+          title: "Quality and escalation",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 35,
+          },
+        },
+        {
+          type: "stat",
+          id: 114,
+          targets: [
+            {
+              expr: "sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "all",
+              range: false,
+              refId: "A",
+            },
+            {
+              expr: "sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{team}}",
+              range: false,
+              refId: "B",
+            },
+          ],
+          title: "False-positive rate",
+          description: "Episodes closed as false_positive / episodes closed with any classification over the time range, overall and per team. Target: below 1%.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 36,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "percentunit",
+              min: 0,
+              max: 1,
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 0.01,
+                    color: "red",
+                  },
+                ],
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "table",
+          id: 115,
+          targets: [
+            {
+              expr: "topk(10, sum by (alertname, cluster) (increase(cachewatch_alert_flapping_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              format: "table",
+              instant: true,
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Flapping alerts over the range",
+          description: "Episodes that opened while their alert was flapping (at least 3 episodes within 3600 s), the top 10 alerts.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 8,
+            y: 36,
+          },
+          repeatDirection: "h",
+          transformations: [
+            {
+              id: "merge",
+              options: {},
+            },
+            {
+              id: "organize",
+              options: {
+                excludeByName: {
+                  Time: true,
+                },
+                renameByName: {
+                  Value: "flapping episodes",
+                },
+              },
+            },
+          ],
+          options: {
+            frameIndex: 0,
+            showHeader: true,
+            showTypeIcons: false,
+            footer: {
+              show: false,
+              reducer: [],
+              countRows: false,
+            },
+            cellHeight: "sm",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              custom: {
+                align: "auto",
+                inspect: false,
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 116,
+          targets: [
+            {
+              expr: "sum by (team) (increase(cachewatch_alert_escalations_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range]))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{team}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Escalations over the range",
+          description: "Episodes escalated to the team's escalate_to channels because no one acknowledged them within the team's ack timeout.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 16,
+            y: 36,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "none",
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 1,
+                    color: "orange",
+                  },
+                ],
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "row",
+          collapsed: false,
+          id: 117,
+          panels: [],
+          title: "Service",
+          gridPos: {
+            h: 1,
+            w: 24,
+            x: 0,
+            y: 44,
+          },
+        },
+        {
+          type: "timeseries",
+          id: 118,
+          targets: [
+            {
+              expr: "sum by (source, result) (rate(cachewatch_alert_history_ingest_total{job=\"cachewatch-alerts\"}[$__rate_interval]))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{source}} {{result}}",
+              refId: "A",
+            },
+          ],
+          title: "Ingest by source and result",
+          description: "Alert observations taken in per second, by source (webhook, reconciler) and result (new episode, update, duplicate, rejected).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 0,
+            y: 45,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "ops",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "timeseries",
+          id: 119,
+          targets: [
+            {
+              expr: "sum by (operation) (rate(cachewatch_alert_alertmanager_errors_total{job=\"cachewatch-alerts\"}[$__rate_interval]))",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{operation}}",
+              refId: "A",
+            },
+          ],
+          title: "Alertmanager API errors",
+          description: "Failed calls to Alertmanager's API per second by operation: polling alerts and silences, creating and expiring ack silences, posting escalations.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 8,
+            x: 8,
+            y: 45,
+          },
+          repeatDirection: "h",
+          options: {
+            legend: {
+              displayMode: "list",
+              placement: "bottom",
+              showLegend: true,
+              calcs: [],
+            },
+            tooltip: {
+              mode: "single",
+              sort: "asc",
+            },
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "reqps",
+              min: 0,
+              custom: {},
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 120,
+          targets: [
+            {
+              expr: "time() - max(cachewatch_alert_reconcile_timestamp_seconds{job=\"cachewatch-alerts\"})",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "reconcile",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Time since last reconcile",
+          description: "Seconds since a reconciliation last read every configured Alertmanager; it runs every 30 s, and without it silenced alerts and lost resolves go unrecorded.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 16,
+            y: 45,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "s",
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "green",
+                  },
+                  {
+                    value: 90.0,
+                    color: "orange",
+                  },
+                  {
+                    value: 300.0,
+                    color: "red",
+                  },
+                ],
+              },
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 121,
+          targets: [
+            {
+              expr: "up{job=\"cachewatch-alerts\"}",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              instant: true,
+              legendFormat: "{{instance}}",
+              range: false,
+              refId: "A",
+            },
+          ],
+          title: "Service up",
+          description: "Prometheus' up for each replica of the service (its /metrics at 127.0.0.1:9095).",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 4,
+            x: 20,
+            y: 45,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "bool",
+              thresholds: {
+                mode: "absolute",
+                steps: [
+                  {
+                    value: null,
+                    color: "red",
+                  },
+                  {
+                    value: 1,
+                    color: "green",
+                  },
+                ],
+              },
+            },
+            overrides: [],
+          },
+        },
+      ],
+      links: [
+        {
+          title: "Cachewatch",
+          type: "dashboards",
+          icon: "",
+          tooltip: "Other cachewatch dashboards",
+          tags: [
+            "cachewatch",
+          ],
+          asDropdown: true,
+          targetBlank: false,
+          includeVars: true,
+          keepTime: true,
+          placement: "inControlsMenu",
+        },
+        {
+          title: "Alert console",
+          type: "link",
+          icon: "",
+          tooltip: "Ack, resolve with notes, history and analytics",
+          tags: [],
+          asDropdown: false,
+          targetBlank: true,
+          includeVars: false,
+          keepTime: false,
+          url: "http://127.0.0.1:9095/",
+          placement: "inControlsMenu",
+        },
+      ],
+    },
   },
 }
