@@ -85,9 +85,9 @@ class Intake:
         if obs.labels.get(ESCALATION_LABEL) == ESCALATION_VALUE:
             return self._escalation_seen(conn, obs)
         result = "update"
-        ep = repo.episode_by_key(conn, obs.fingerprint, micros(obs.starts_at))
+        ep = repo.episode_by_key(conn, obs.fingerprint, micros(obs.starts_at), lock=True)
         if ep is None:
-            prior = repo.latest_episode(conn, obs.fingerprint)
+            prior = repo.latest_episode(conn, obs.fingerprint, lock=True)
             if prior is not None and self._continues(prior, obs):
                 repo.add_key(conn, obs.fingerprint, micros(obs.starts_at), prior["id"])
                 repo.append_event(conn, prior["id"], EventKind.MERGED, obs.seen_at, source=obs.source,

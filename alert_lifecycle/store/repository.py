@@ -26,6 +26,10 @@ _BY_KEY = (sa.select(episodes).join(episode_keys, episode_keys.c.episode_id == e
            .where(episode_keys.c.fingerprint == sa.bindparam("fp"), episode_keys.c.starts_us == sa.bindparam("us")))
 _LATEST = (sa.select(episodes).where(episodes.c.fingerprint == sa.bindparam("fp"))
            .order_by(episodes.c.starts_at.desc(), episodes.c.generation.desc()).limit(1))
+# The writer's reads lock the row (PostgreSQL; SQLite has one writer anyway): two replicas applying the same
+# resolve one after the other, the second sees the first's result instead of writing a second event.
+_BY_KEY_LOCKED = _BY_KEY.with_for_update(of=episodes)
+_LATEST_LOCKED = _LATEST.with_for_update(of=episodes)
 _INSERT_EPISODE = episodes.insert()
 _INSERT_KEY = episode_keys.insert()
 _INSERT_EVENT = events.insert()
@@ -42,12 +46,12 @@ def episode(conn: sa.Connection, episode_id: str) -> Row | None:
     return _one_of(conn, _BY_ID, {"id": episode_id})
 
 
-def episode_by_key(conn: sa.Connection, fingerprint: str, starts_us: int) -> Row | None:
-    return _one_of(conn, _BY_KEY, {"fp": fingerprint, "us": starts_us})
+def episode_by_key(conn: sa.Connection, fingerprint: str, starts_us: int, lock: bool = False) -> Row | None:
+    return _one_of(conn, _BY_KEY_LOCKED if lock else _BY_KEY, {"fp": fingerprint, "us": starts_us})
 
 
-def latest_episode(conn: sa.Connection, fingerprint: str) -> Row | None:
-    return _one_of(conn, _LATEST, {"fp": fingerprint})
+def latest_episode(conn: sa.Connection, fingerprint: str, lock: bool = False) -> Row | None:
+    return _one_of(conn, _LATEST_LOCKED if lock else _LATEST, {"fp": fingerprint})
 
 
 def insert_episode(conn: sa.Connection, values: Row) -> Row:
@@ -75,9 +79,14 @@ def update(conn: sa.Connection, episode_id: str, **values: Any) -> None:
 
 def claim(conn: sa.Connection, episode_id: str, column: str, expected: Any, **values: Any) -> bool:
     """Set ``values`` only if ``column`` still holds ``expected``: exactly one of several racing replicas wins."""
-    col = episodes.c[column]
-    where = col.is_(None) if expected is None else col == expected
-    result = conn.execute(episodes.update().where(episodes.c.id == episode_id, where).values(**values))
+    return claim_where(conn, episode_id, {column: expected}, **values)
+
+
+def claim_where(conn: sa.Connection, episode_id: str, expected: Row, **values: Any) -> bool:
+    """``claim`` over several columns: one UPDATE whose WHERE holds every expected value."""
+    where = [episodes.c[name].is_(None) if held is None else episodes.c[name] == str(held)
+             if isinstance(held, EpisodeState) else episodes.c[name] == held for name, held in expected.items()]
+    result = conn.execute(episodes.update().where(episodes.c.id == episode_id, *where).values(**values))
     return result.rowcount == 1
 
 
@@ -143,6 +152,17 @@ def list_episodes(conn: sa.Connection, where: EpisodeFilter, limit: int = 500, o
 
 def count_episodes(conn: sa.Connection, where: EpisodeFilter) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(episodes).where(*where.where())).scalar_one())
+
+
+_UPKEEP = sa.select(episodes).where(sa.or_(
+    episodes.c.state.in_([str(EpisodeState.FIRING), str(EpisodeState.ACKED)]),
+    episodes.c.ack_silence_id.is_not(None), episodes.c.escalation_active))
+
+
+def episodes_needing_upkeep(conn: sa.Connection) -> list[Row]:
+    """What a reconciliation pass may act on: live episodes, and any still holding an ack silence or a live
+    escalation (a query that stays small however long the history grows)."""
+    return [dict(r) for r in conn.execute(_UPKEEP).mappings()]
 
 
 def episodes_in_states(conn: sa.Connection, states: Iterable[EpisodeState]) -> list[Row]:
