@@ -20,7 +20,9 @@ from typing import Any
 
 _SECRETS: set[str] = set()
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<pw>[^@/\s]*)@")
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Not extra fields: the record's own attributes, and uvicorn's ``color_message`` (the same text with ANSI codes).
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime",
+                                                                                        "color_message"}
 REDACTED = "<redacted>"
 
 

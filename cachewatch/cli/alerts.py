@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--proxy-user-header", metavar="NAME", help="trust this header's user name (behind a "
                        "reverse proxy that sets it, e.g. X-Forwarded-User)")
     serve.add_argument("--webhook-token-file", metavar="FILE", help="bearer token Alertmanager must send")
+    serve.add_argument("--session-secret-file", metavar="FILE", help="key that signs console sessions; give the "
+                       "same file to every replica behind one address (default: random per process)")
     serve.set_defaults(func=run_serve)
 
     def client(name: str, help_: str) -> argparse.ArgumentParser:
@@ -98,20 +100,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 # --- serve ----------------------------------------------------------------------------------------------------
 def run_serve(args: argparse.Namespace) -> int:
+    from cachewatch.alert_lifecycle.auth import UsersFileError
     from cachewatch.alert_lifecycle.service import ServiceError, serve
     from cachewatch.cli.spec import load
-    from cachewatch.spec import FleetSpec
 
-    spec = load(args.spec) if args.spec else FleetSpec.model_validate(DEMO_SPEC)
-    if spec is None:
-        return EX_USAGE
     try:
-        return serve(spec, listen=args.listen, alertmanagers=args.alertmanager, database=args.database,
+        spec = load(args.spec) if args.spec else _demo_spec(args.users)
+        if spec is None:
+            return EX_USAGE
+        alertmanagers = args.alertmanager or (spec.links.alertmanager_urls if args.spec else [])
+        return serve(spec, listen=args.listen, alertmanagers=alertmanagers, database=args.database,
                      users_file=args.users, proxy_user_header=args.proxy_user_header,
-                     webhook_token_file=args.webhook_token_file)
-    except ServiceError as exc:
+                     webhook_token_file=args.webhook_token_file, session_secret_file=args.session_secret_file)
+    except (ServiceError, UsersFileError) as exc:
         print(f"cachewatch alerts serve: {exc}", file=sys.stderr)
         return EX_USAGE
+
+
+def _demo_spec(users_file: str | None):
+    """The try-out spec, with every user of the users file as an admin (so they can act at once)."""
+    from cachewatch.alert_lifecycle.auth import load_users
+    from cachewatch.spec import FleetSpec
+
+    admins = sorted(load_users(Path(users_file))) if users_file else []
+    return FleetSpec.model_validate({**DEMO_SPEC, "alert_lifecycle": {"admins": admins}})
 
 
 # One team, one local node: what `serve` runs on without a spec (try-out; anyone in the users file is admin).

@@ -36,7 +36,8 @@ def test_evaluate_alert_conditions_uses_the_spec_thresholds(tmp_path, used: int,
 def test_a_lower_spec_threshold_fires_earlier(tmp_path) -> None:
     with CacheAlertingSystem(spec(memory_warning=0.5), database=str(tmp_path / "a.db"),
                              alertmanager_urls=[]) as system:
-        fired = system.evaluate_alert_conditions({"used_memory": 60, "maxmemory": 100, "maxmemory_policy": "noeviction"}, cluster="sessions")
+        fired = system.evaluate_alert_conditions({"used_memory": 60, "maxmemory": 100,
+                                                  "maxmemory_policy": "noeviction"}, cluster="sessions")
     assert ("RedisMemoryHigh", "warning") in [(a["alertname"], a["severity"]) for a in fired]
 
 
