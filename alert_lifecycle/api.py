@@ -308,7 +308,7 @@ async def webhook(request: Request) -> JSONResponse:
     service = service_of(request)
     service.webhook.check(request.headers.get("authorization"))
     observations, record = parse_webhook(await request.body(), service.clock())
-    results = await service.write(service.intake.ingest, observations, record)
+    results = await service.ingest(observations, record)
     if any(not obs.firing for obs in observations):
         service.expire_acks_soon()
     return JSONResponse({"status": "ok", "results": dict(results)})

@@ -59,25 +59,33 @@ class Intake:
     def ingest(self, observations: Iterable[Observation], payload: dict | None = None) -> Counter[str]:
         """Apply observations in one transaction; ``payload`` (a webhook's hash and header fields) makes an exact
         replay a no-op. Returns how many observations had each result (new, update, duplicate, ignored)."""
-        batch = list(observations)
+        return self.ingest_group([(list(observations), payload)])[0]
+
+    def ingest_group(self, items: list[tuple[list[Observation], dict | None]]) -> list[Counter[str]]:
+        """Several webhook posts in one transaction (group commit: posts that arrive while the previous group is
+        being written share the next commit). One result per item, in order."""
         for attempt in range(RETRIES):
-            effects, results = Effects(), Counter[str]()
+            effects, outcome = Effects(), []
             try:
                 with self.store.write() as conn:
-                    if payload is not None and not repo.remember_payload(conn, **payload):
-                        results["replay"] = len(batch)
-                    else:
-                        for obs in batch:
-                            results[self._apply(conn, obs, effects)] += 1
+                    for observations, payload in items:
+                        results = Counter[str]()
+                        if payload is not None and not repo.remember_payload(conn, **payload):
+                            results["replay"] = len(observations)
+                        else:
+                            for obs in observations:
+                                results[self._apply(conn, obs, effects)] += 1
+                        outcome.append(results)
             except sa.exc.IntegrityError:
                 if attempt == RETRIES - 1:
                     raise
                 continue
             effects.flush(self.observer)
-            source = str(batch[0].source) if batch else "webhook"
-            for result, count in results.items():
-                self.observer.ingested(source, result, count)
-            return results
+            for (observations, _), results in zip(items, outcome, strict=True):
+                source = str(observations[0].source) if observations else "webhook"
+                for result, count in results.items():
+                    self.observer.ingested(source, result, count)
+            return outcome
         raise AssertionError("unreachable")
 
     # --- one observation ------------------------------------------------------------------------------

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from cachewatch.alert_lifecycle.auth import (
 )
 from cachewatch.alert_lifecycle.intake import Intake, IntakeSettings
 from cachewatch.alert_lifecycle.metrics import LifecycleMetrics
+from cachewatch.alert_lifecycle.model import Observation
 from cachewatch.alert_lifecycle.policy import Policy
 from cachewatch.alert_lifecycle.reconciler import Reconciler
 from cachewatch.alert_lifecycle.store.engine import Store, StoreError, open_store
@@ -42,6 +45,7 @@ from cachewatch.spec import FleetSpec
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 10.0  # seconds the reconciler gets to finish its round at shutdown
 WRITERS = 4  # webhook writer threads on PostgreSQL
+GROUP_MAX = 200  # webhook posts committed together at most
 T = TypeVar("T")
 
 
@@ -67,6 +71,8 @@ class Service:
     _writer: ThreadPoolExecutor | None = field(default=None, repr=False)
     _expiring: asyncio.Task | None = field(default=None, repr=False)
     _again: bool = field(default=False, repr=False)
+    _pending: list[tuple[list[Observation], dict, asyncio.Future]] = field(default_factory=list, repr=False)
+    _draining: asyncio.Task | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, spec: FleetSpec, database: str | None = None, alertmanagers: Sequence[str] = (),
@@ -112,6 +118,30 @@ class Service:
             self._writer = ThreadPoolExecutor(max_workers=1 if self.store.sqlite else WRITERS,
                                               thread_name_prefix="store-writer")
         return await asyncio.get_running_loop().run_in_executor(self._writer, functools.partial(work, *args))
+
+    async def ingest(self, observations: list[Observation], record: dict) -> Counter[str]:
+        """One webhook post, committed before it returns. Posts that arrive while a group is being written wait
+        for the next group and share its commit: under a burst (an Alertmanager HA pair flushing many groups)
+        each post costs one transaction's share instead of a whole one."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((observations, record, done))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._pending:
+            group, self._pending = self._pending[:GROUP_MAX], self._pending[GROUP_MAX:]
+            try:
+                outcome = await self.write(self.intake.ingest_group, [(obs, rec) for obs, rec, _ in group])
+            except Exception as exc:  # each post of the group answers with the error; none is half-written
+                for *_, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (*_, done), results in zip(group, outcome, strict=True):
+                if not done.done():
+                    done.set_result(results)
 
     # --- background work ---------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -187,6 +217,7 @@ def serve(spec: FleetSpec, listen: str | None = None, alertmanagers: Sequence[st
                             log_config=None, log_level=log_level, server_header=False)
     try:
         server = uvicorn.Server(config)
+        gc.freeze()  # the app's long-lived objects leave the collector's generations: full collections stay short
         server.run()
         return 0 if server.started else 1
     finally:
