@@ -38,6 +38,7 @@ from cachewatch.alert_lifecycle.store import repository as repo
 from cachewatch.alert_lifecycle.store.engine import Store
 
 NOTIFY_DEDUP = 60.0  # seconds: HA peers deliver within k × 15 s peer timeout; repeat_interval is hours
+TIMEOUT_MATCH = 1.0  # seconds: an endsAt this close to the known timeout is the timeout
 RETRIES = 5  # a unique-key race with another replica: re-read and apply again
 COPIED_LABELS = ("alertname", "team", "cluster", "region", "severity")
 LIVE = (EpisodeState.FIRING, EpisodeState.ACKED)
@@ -183,15 +184,18 @@ class Intake:
                                   detail={"after": "inferred resolve"})
             return changes
         ends = obs.ends_at if obs.ends_at is not None else obs.seen_at
+        # A resolve whose endsAt is the timeout Alertmanager's API showed for the firing alert: Alertmanager gave
+        # up on it (Prometheus stopped sending), nobody said "resolved".
+        inferred = obs.inferred or (ep["timeout_at"] is not None and abs(ends - ep["timeout_at"]) < TIMEOUT_MATCH)
         if ep["ends_at"] is None:
-            changes = {"ends_at": ends, "resolution_inferred": obs.inferred, "missing_since": None}
+            changes = {"ends_at": ends, "resolution_inferred": inferred, "missing_since": None}
             if ep["state"] in LIVE:
                 changes["state"] = str(EpisodeState.RESOLVED)
             repo.append_event(conn, ep["id"], EventKind.RESOLVED, ends, source=obs.source,
-                              detail={"inferred": obs.inferred, **obs.detail})
-            effects.resolved({**ep, **changes}, ends - ep["starts_at"], obs.inferred)
+                              detail={"inferred": inferred, **obs.detail})
+            effects.resolved({**ep, **changes}, ends - ep["starts_at"], inferred)
             return changes
-        if ep["resolution_inferred"] and not obs.inferred:  # the real endsAt arrived after an inferred one
+        if ep["resolution_inferred"] and not inferred:  # the real endsAt arrived after an inferred one
             effects.resolved(ep, ends - ep["starts_at"], False)
             return {"ends_at": ends, "resolution_inferred": False}
         return {}

@@ -6,7 +6,7 @@ read from the store at scrape time, so every replica reports the same shared tru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -44,7 +44,7 @@ class _OpenEpisodes(Collector):
 class LifecycleMetrics:
     """An Observer that turns lifecycle events into metrics; ``render()`` is the /metrics body."""
 
-    def __init__(self, store: Store | None = None):
+    def __init__(self, store: Store | None = None, teams: Iterable[str] = ()):
         self.registry = CollectorRegistry(auto_describe=True)
         alert = ("alertname", "team", "cluster", "severity")
         team = ("team", "severity")
@@ -69,6 +69,10 @@ class LifecycleMetrics:
                                    _help("cachewatch_alert_reconcile_timestamp_seconds"), registry=self.registry)
         if store is not None:
             self.registry.register(_OpenEpisodes(store))
+        for name in teams:  # series exist from the start, so increase() sees the first event of each
+            for severity in ("critical", "warning", "info"):
+                for metric in (self.ack_seconds, self.resolve_seconds, self.close_seconds, self.escalations):
+                    metric.labels(name, severity)
 
     @staticmethod
     def _alert(ep: dict) -> tuple[str, str, str, str]:

@@ -24,6 +24,7 @@ class Policy:
     ack_max: float = 12 * 3600.0
     merge_grace: float = 300.0
     reconcile_interval: float = 30.0
+    absent_grace: float = 90.0
     flap_window: float = 3600.0
     flap_episodes: int = 3
     retention_days: int = 90
@@ -41,6 +42,7 @@ class Policy:
             for team in spec.teams}
         return cls(teams=teams, admins=frozenset(life.admins), ack_lease=life.ack_lease, ack_max=life.ack_max,
                    merge_grace=life.merge_grace, reconcile_interval=life.reconcile_interval,
+                   absent_grace=life.absent_grace,
                    flap_window=life.flap_window, flap_episodes=life.flap_episodes,
                    retention_days=life.retention_days or spec.retention.metrics_days)
 

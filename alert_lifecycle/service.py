@@ -93,7 +93,7 @@ class Service:
             store = open_store(database)
         except (UsersFileError, StoreError) as exc:
             raise ServiceError(str(exc)) from None
-        metrics = LifecycleMetrics(store)
+        metrics = LifecycleMetrics(store, teams=policy.teams)
         intake = Intake(store, IntakeSettings(merge_grace=policy.merge_grace, flap_window=policy.flap_window,
                                               flap_episodes=policy.flap_episodes), metrics)
         urls = [url if "://" in url else f"http://{url}" for url in alertmanagers]
@@ -101,7 +101,8 @@ class Service:
         lifecycle = Lifecycle(store, policy, alertmanager, metrics)
         reconciler = None
         if reconcile and alertmanager is not None:
-            reconciler = Reconciler(store, intake, lifecycle, policy, alertmanager, observer=metrics)
+            reconciler = Reconciler(store, intake, lifecycle, policy, alertmanager, observer=metrics,
+                                    absent_grace=policy.absent_grace)
         return cls(store=store, policy=policy, intake=intake, lifecycle=lifecycle, metrics=metrics,
                    authenticator=authenticator, webhook=WebhookGuard(token), alertmanager=alertmanager,
                    reconciler=reconciler)

@@ -168,3 +168,22 @@ def test_labels_with_sql_metacharacters_are_stored_verbatim(store: Store) -> Non
 def test_a_bad_payload_is_refused_with_its_reason(body: bytes, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         parse_webhook(body, T0)
+
+
+def test_posts_committed_together_each_get_their_own_result(store: Store) -> None:
+    body = json.dumps({"version": "4", "status": "firing", "receiver": "cachewatch-history", "alerts": [
+        {"status": "firing", "labels": LABELS, "annotations": {}, "startsAt": "2027-01-15T08:00:00Z",
+         "fingerprint": "f00d"}]}).encode()
+    first, again = parse_webhook(body, T0), parse_webhook(body, T0 + 1)
+    other = ([seen(fingerprint="beef", labels={**LABELS, "instance": "10.0.0.2:6379"})], None)
+    assert Intake(store).ingest_group([first, again, other]) == [{"new": 1}, {"replay": 1}, {"new": 1}]
+    assert len(episodes(store)) == 2
+
+
+def test_a_webhook_resolve_at_the_known_timeout_is_inferred(store: Store) -> None:
+    """Prometheus went away: Alertmanager resolves the alert at the endsAt its API showed, and says "resolved"."""
+    intake = Intake(store)
+    intake.ingest([seen(at=T0 + 30, notified=False, source=Source.RECONCILER, timeout_at=T0 + 270)])
+    intake.ingest([seen("resolved", at=T0 + 300, ends=T0 + 270)])
+    [ep] = episodes(store)
+    assert (ep["ends_at"], ep["resolution_inferred"]) == (T0 + 270, True)
