@@ -26,8 +26,13 @@ Why the tree looks like this:
 - route tests list ``cachewatch-history`` first for every alert while ``alert_lifecycle`` is enabled: that part
   puts its history route (``continue: true``) before these, so every alert reaches it too.
 - secrets: only ``*_file`` fields are written. Alertmanager does not expand environment variables, so an
-  ``env`` SecretRef fails generation. Alertmanager 0.25 reads secret files verbatim (SMTP password and Slack
-  URL files are not trimmed): write them without a trailing newline.
+  ``env`` SecretRef fails generation. Alertmanager 0.25 trims the Slack URL and PagerDuty key files but sends
+  the SMTP password file as it is, trailing newline included, and the login fails: ``verbatim_secret_files``
+  lists those files so that ``cachewatch generate`` can warn about one that ends in a newline.
+- delivery: one Slack URL file per channel (a Slack app's webhook ignores ``channel``); PagerDuty ``url`` for EU
+  accounts and proxies; email always states ``require_tls`` (the spec's, or its default: false for a relay on this
+  host or on port 465, true otherwise) and ``tls_config`` when the spec sets how to check the relay's
+  certificate. Links in notifications need each tool's ``--web.external-url`` (see the config's header).
 """
 
 from __future__ import annotations
@@ -120,11 +125,15 @@ class _Secrets:
 
 def _email(ch: EmailChannel, path: str, secrets: _Secrets) -> dict:
     out: dict[str, Any] = {"to": ", ".join(ch.to), "from": ch.sender, "smarthost": ch.smarthost,
-                           "send_resolved": True}
+                           "require_tls": ch.starttls, "send_resolved": True}
+    if ch.hello:
+        out["hello"] = ch.hello
     if ch.auth_username:
         out["auth_username"] = ch.auth_username
     if ch.auth_password:
         out["auth_password_file"] = secrets.file(ch.auth_password, f"{path}.auth_password")
+    if tls := ch.tls.model_dump(exclude_defaults=True):
+        out["tls_config"] = tls
     return out
 
 
@@ -134,7 +143,8 @@ def _slack(ch: SlackChannel, path: str, secrets: _Secrets) -> dict:
 
 
 def _pagerduty(ch: PagerDutyChannel, path: str, secrets: _Secrets) -> dict:
-    return {"routing_key_file": secrets.file(ch.routing_key, f"{path}.routing_key"), "send_resolved": True,
+    return {"routing_key_file": secrets.file(ch.routing_key, f"{path}.routing_key"),
+            **({"url": ch.url} if ch.url else {}), "send_resolved": True,
             "severity": "{{ .CommonLabels.severity }}", "description": PAGERDUTY_DESCRIPTION}
 
 
@@ -156,6 +166,20 @@ RENDERERS: dict[str, tuple[str, Callable[[Any, str, _Secrets], dict]]] = {
 }
 
 
+def verbatim_secret_files(spec: FleetSpec) -> list[tuple[str, str]]:
+    """(field path, file) of every secret file Alertmanager 0.25 reads without trimming it: the SMTP passwords
+    of the channels some receiver uses. A trailing newline there becomes part of the password."""
+    return [(f"teams.{i}.channels.{name}.auth_password", channel.auth_password.file)
+            for i, team in enumerate(spec.teams) for name, channel in team.channels.items()
+            if isinstance(channel, EmailChannel) and channel.auth_password and channel.auth_password.file
+            and name in _used_channels(team)]
+
+
+def _used_channels(team: Team) -> set[str]:
+    return {name for severity in SEVERITIES for name in getattr(team.escalation, severity)} | set(
+        team.escalation.escalate_to)
+
+
 def _receiver(team: Team, index: int, kind: str, channels: list[str], secrets: _Secrets) -> dict:
     """``<team>-<kind>`` (a severity, or ``escalation``) holding the named channels of the team."""
     out: dict[str, Any] = {"name": f"{team.name}-{kind}"}
@@ -166,7 +190,8 @@ def _receiver(team: Team, index: int, kind: str, channels: list[str], secrets: _
     return out
 
 
-def _time_interval(window: TimeWindow) -> dict:
+def time_interval(window: TimeWindow) -> dict:
+    """One entry of an Alertmanager `time_intervals` list, as written to alertmanager.yml."""
     out: dict[str, Any] = {}
     if window.times:
         out["times"] = [dict(zip(("start_time", "end_time"), span.split("-"), strict=True)) for span in window.times]
@@ -249,9 +274,9 @@ def alerting(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> Alerting
     fallback = _fallback(spec)
     fallback_severity = fallback.rsplit("-", 1)[-1] if fallback != NULL_RECEIVER else "warning"
     owner = next(t for t in spec.teams if t.name == spec.owner_of_fleet)
-    intervals = ([{"name": BUSINESS_HOURS, "time_intervals": [_time_interval(spec.business_hours)]}]
+    intervals = ([{"name": BUSINESS_HOURS, "time_intervals": [time_interval(spec.business_hours)]}]
                  if spec.business_hours else [])
-    intervals += [{"name": f"maintenance-{w.name}", "time_intervals": [_time_interval(w.window)]}
+    intervals += [{"name": f"maintenance-{w.name}", "time_intervals": [time_interval(w.window)]}
                   for w in spec.maintenance]
     root = {"receiver": fallback, "group_by": list(GROUP_BY),
             "group_wait": duration(spec.intervals.group_wait),

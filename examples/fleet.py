@@ -1,8 +1,9 @@
-"""A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind,
-an SLO of each kind, maintenance windows and business hours, two applications using cachewatch.tracing,
-traces tail-sampled by a collector in front of Jaeger, and the alert lifecycle service: team members who may
-ack, and a secondary pager for the teams whose criticals escalate when no one acks them within 15 minutes.
-Secrets are references only."""
+"""A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind (one Slack
+webhook URL file per channel, an EU PagerDuty account, mail through a relay with a private CA and through the
+host's own MTA), an SLO of each kind, maintenance windows and business hours, two applications using
+cachewatch.tracing, traces tail-sampled by a collector in front of Jaeger, and the alert lifecycle service: team
+members who may ack, and a secondary pager for the teams whose criticals escalate when no one acks them within
+15 minutes. Secrets are references only."""
 
 from cachewatch.spec import (
     SLO,
@@ -11,6 +12,7 @@ from cachewatch.spec import (
     Business,
     Cluster,
     EmailChannel,
+    EmailTLS,
     Escalation,
     ExporterDeployment,
     FleetSpec,
@@ -28,6 +30,7 @@ from cachewatch.spec import (
     WebhookChannel,
 )
 
+PAGERDUTY_EU = "https://events.eu.pagerduty.com/v2/enqueue"  # for accounts hosted in the EU
 REGIONS = {"eu-west": 10, "us-east": 10, "ap-south": 10}  # region → shards per cluster
 CLUSTERS = {"sessions": "identity", "catalog": "commerce"}  # cluster → owning team
 # application → (owning team, subnet of its instances, metrics path)
@@ -59,32 +62,45 @@ spec = FleetSpec(
     ],
     teams=[
         Team(name="identity",
-             channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity")),
+             # identity's PagerDuty account is hosted in the EU: its events go to the EU endpoint.
+             # Each Slack channel has its own webhook URL file: a Slack app's webhook posts to the channel it was
+             # created for and ignores `channel`, so a shared URL would land every team in the same channel.
+             channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity"),
+                                                 url=PAGERDUTY_EU),
                        "secondary": PagerDutyChannel(
-                           routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity-secondary")),
+                           routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-identity-secondary"),
+                           url=PAGERDUTY_EU),
                        "chat": SlackChannel(channel="#identity-alerts",
-                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url"))},
+                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-identity-alerts"))},
              escalation=Escalation(critical=["pager", "chat"], warning=["chat"], info=["chat"],
                                    escalate_to=["secondary", "chat"]),
              members=["alice", "bob"]),
         Team(name="commerce",
              channels={"pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-commerce")),
+                       # A relay on the network: STARTTLS required (the default off this host), its certificate
+                       # signed by the company's CA, a real EHLO name.
                        "mail": EmailChannel(to=["commerce-oncall@example.com"], sender="alerts@example.com",
                                             smarthost="smtp.example.com:587", auth_username="alerts",
-                                            auth_password=SecretRef(file="/etc/alertmanager/secrets/smtp")),
+                                            auth_password=SecretRef(file="/etc/alertmanager/secrets/smtp"),
+                                            require_tls=True,
+                                            tls=EmailTLS(ca_file="/etc/ssl/certs/example-internal-ca.pem"),
+                                            hello="alertmanager.example.com"),
                        "secondary": PagerDutyChannel(
                            routing_key=SecretRef(file="/etc/alertmanager/secrets/pd-commerce-secondary"))},
              escalation=Escalation(critical=["pager", "mail"], warning=["mail"], escalate_to=["secondary"]),
              members=["carol", "dave"]),
         Team(name="platform",
              channels={"chat": SlackChannel(channel="#platform",
-                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-url")),
+                                            api_url=SecretRef(file="/etc/alertmanager/secrets/slack-platform")),
                        "hook": WebhookChannel(url="http://incident-bot.internal:8080/alertmanager")},
              escalation=Escalation(critical=["hook", "chat"], warning=["chat"], info=["hook"]),
              members=["erin", "frank"]),
         Team(name="security",
              channels={"siem": WebhookChannel(url="https://siem.internal:8443/alertmanager", max_alerts=50),
-                       "mail": EmailChannel(to=["security@example.com"])},
+                       # The host's own MTA relays onwards: plain SMTP on loopback (require_tls false is the
+                       # default for localhost; a local MTA's certificate is rarely valid for "localhost").
+                       "mail": EmailChannel(to=["security@example.com"], smarthost="localhost:25",
+                                            require_tls=False)},
              escalation=Escalation(critical=["siem", "mail"], warning=["siem"], warning_only_in_business_hours=False),
              members=["grace"]),
     ],
@@ -108,7 +124,9 @@ spec = FleetSpec(
                                            "exporter-2.monitoring:9121"]),
     links=Links(runbook_base_url="https://runbooks.example.com/cachewatch",
                 grafana_url="https://grafana.example.com",
-                alertmanager_urls=["alertmanager-0.monitoring:9093", "alertmanager-1.monitoring:9093"]),
+                alertmanager_urls=["alertmanager-0.monitoring:9093", "alertmanager-1.monitoring:9093"],
+                prometheus_external_url="https://prometheus.example.com",
+                alertmanager_external_url="https://alertmanager.example.com"),
     # Alertmanager posts every alert to the service with this bearer token; sre-lead may act on every team's alerts.
     alert_lifecycle=AlertLifecycle(listen="cachewatch-alerts.monitoring:9095", admins=["sre-lead"],
                                    webhook_token=SecretRef(file="/etc/alertmanager/secrets/cachewatch-alerts-token")),

@@ -26,12 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cachewatch.artifacts import GeneratorError
     from cachewatch.pipeline.build import build
+    from cachewatch.pipeline.secret_files import newline_warnings
     from cachewatch.pipeline.writer import stale, write
     from cachewatch.spec import SpecError
 
     spec = load(args.spec)
     if spec is None:
         return 2
+    for warning in newline_warnings(spec):  # the files may be written later: a warning, not a failure
+        print(warning, file=sys.stderr)
     start, out = time.perf_counter(), Path(args.out)
     try:
         texts = build(spec).texts()

@@ -37,9 +37,13 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from cachewatch.pipeline.secret_files import newline_warnings
+
     spec = load(args.spec)
     if spec is None:
         return 2
+    for warning in newline_warnings(spec):
+        print(warning, file=sys.stderr)
     nodes = sum(len(cluster.nodes) for _, cluster in spec.clusters)
     print(f"{args.spec}: ok ({len(spec.regions)} regions, {len(spec.clusters)} clusters, {nodes} nodes, "
           f"{len(spec.teams)} teams, {len(spec.slos)} SLOs)")

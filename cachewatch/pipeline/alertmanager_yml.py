@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from cachewatch.artifacts import Alerting, File, GeneratorError
+from cachewatch.pipeline.prometheus_yml import external_url_flag
+from cachewatch.spec import FleetSpec
 
 CONFIG_FILE, TESTS_FILE = "alertmanager/alertmanager.yml", "alertmanager/route-tests.yml"
 COMMENT = "Secrets are *_file references only."
@@ -34,6 +36,16 @@ def route_tests(fragments: list[Alerting]) -> list[dict[str, Any]]:
     return [case for f in fragments for case in f.route_tests]
 
 
-def files(fragments: list[Alerting]) -> list[File]:
-    return [File(CONFIG_FILE, config(fragments), comment=COMMENT),
+def config_comment(spec: FleetSpec) -> str:
+    """How to run Alertmanager for this config: its external URL is what notification links point to."""
+    return (f"{COMMENT}\n\nRun Alertmanager with:\n  alertmanager --config.file=alertmanager.yml \\\n"
+            f"    {external_url_flag(spec.links.alertmanager_external_url)}\n"
+            "--web.external-url (links.alertmanager_external_url in the spec) is where people reach Alertmanager "
+            "(a load\nbalancer's URL for a cluster): the links in Slack, PagerDuty and email notifications point "
+            "there.\nWrite secret files without a trailing newline (printf %s \"$secret\" > FILE):\nAlertmanager 0.25 "
+            "keeps it in an SMTP password.\n")
+
+
+def files(spec: FleetSpec, fragments: list[Alerting]) -> list[File]:
+    return [File(CONFIG_FILE, config(fragments), comment=config_comment(spec)),
             File(TESTS_FILE, route_tests(fragments), comment=COMMENT)]

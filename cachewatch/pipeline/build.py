@@ -57,7 +57,7 @@ def assemble(spec: FleetSpec, contributions: list[Contribution]) -> Generated:
     files = [
         *rule_files.files(spec, groups, docs),
         *prometheus_yml.files(spec, list(docs), contributions),
-        *alertmanager_yml.files([c.alerting for c in contributions]),
+        *alertmanager_yml.files(spec, [c.alerting for c in contributions]),
         *prometheus_rule.files(spec, docs),
         *mixin.files(spec, docs, boards),
         *runbooks.files(alerts_of(groups)),

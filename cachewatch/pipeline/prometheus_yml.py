@@ -58,10 +58,23 @@ def config(spec: FleetSpec, rule_files: list[str], contributions: list[Contribut
     }
 
 
+def external_url_flag(url: str) -> str:
+    """``--web.external-url``: not in ``run_flags`` because it says where people reach the server, not how the
+    config behaves (tests that run Prometheus on a free port leave it out)."""
+    return f"--web.external-url={url}"
+
+
+EXTERNAL_URL_NOTE = ("--web.external-url (links.prometheus_external_url in the spec) is where people reach this "
+                     "Prometheus:\nevery alert's generatorURL, the source link in Slack, PagerDuty and email, "
+                     "points there.\n")
+
+
 def comment(spec: FleetSpec, contributions: list[Contribution]) -> str:
-    flags = " \\\n".join(f"    {flag}" for flag in run_flags(spec))
+    flags = " \\\n".join(f"    {flag}" for flag in [*run_flags(spec),
+                                                     external_url_flag(spec.links.prometheus_external_url)])
     jobs = "".join(c.scrape_comment for c in contributions)
-    return f"\nRun Prometheus with:\n  prometheus --config.file=prometheus.yml \\\n{flags}\n\n{jobs}"
+    return (f"\nRun Prometheus with:\n  prometheus --config.file=prometheus.yml \\\n{flags}\n"
+            f"{EXTERNAL_URL_NOTE}\n{jobs}")
 
 
 def files(spec: FleetSpec, rule_files: list[str], contributions: list[Contribution]) -> list[File]:

@@ -9,6 +9,7 @@ from cachewatch.spec.model import (
     CheckLevels,
     Cluster,
     EmailChannel,
+    EmailTLS,
     Escalation,
     ExporterDeployment,
     FleetSpec,
@@ -30,7 +31,7 @@ from cachewatch.spec.model import (
     WebhookChannel,
 )
 
-__all__ = ["SLO", "AlertLifecycle", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "Escalation",
-           "ExporterDeployment", "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node", "PagerDutyChannel",
-           "RedisCredentials", "Region", "Retention", "SecretRef", "SlackChannel", "SpecError", "TailSampling",
-           "Team", "Thresholds", "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]
+__all__ = ["SLO", "AlertLifecycle", "Application", "Business", "CheckLevels", "Cluster", "EmailChannel", "EmailTLS",
+           "Escalation", "ExporterDeployment", "FleetSpec", "Intervals", "Links", "MaintenanceWindow", "Node",
+           "PagerDutyChannel", "RedisCredentials", "Region", "Retention", "SecretRef", "SlackChannel", "SpecError",
+           "TailSampling", "Team", "Thresholds", "TimeWindow", "Tracing", "WebhookChannel", "json_schema", "load_spec"]

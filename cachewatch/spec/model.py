@@ -6,22 +6,19 @@ references (``SecretRef``: an environment variable or a file), never values.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from cachewatch.checks import CHECKS
+from cachewatch.spec import time_ranges
 from cachewatch.spec.types import Duration, Strict
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME, description="lower-case letters, digits and dashes")]
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
-WEEKDAY = re.compile(r"^(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-                     r"(:(monday|tuesday|wednesday|thursday|friday|saturday|sunday))?$")
-TIME_RANGE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$"
 Address = Annotated[str, Field(pattern=ADDRESS, description="host:port")]
 
@@ -113,16 +110,83 @@ class Region(Strict):
 
 
 # --- teams and notification ---------------------------------------------------------------------------
+# Hosts Go's net/smtp treats as this machine: PLAIN auth may go unencrypted only to these.
+SMTP_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+SMTP_IMPLICIT_TLS_PORT = "465"  # Alertmanager speaks TLS from the first byte on this port, STARTTLS elsewhere
+
+
+class EmailTLS(Strict):
+    """How Alertmanager checks the relay's certificate (its email ``tls_config``), after STARTTLS or on port 465."""
+
+    ca_file: str | None = Field(None, description="PEM file of the CA that signed the relay's certificate (a "
+                                "private CA); default: the system's CAs")
+    server_name: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-]+$", description="the name the certificate "
+                                    "must carry; default: the smarthost's host")
+    insecure_skip_verify: bool = Field(False, description="accept any certificate: still encrypted, but open to a "
+                                       "man in the middle; prefer ca_file")
+
+
 class EmailChannel(Strict):
+    """Mail through an SMTP relay. Alertmanager upgrades the connection with STARTTLS when ``require_tls`` is true
+    and speaks TLS from the first byte on port 465; ``tls`` says how the relay's certificate is checked."""
+
     kind: Literal["email"] = "email"
     to: list[str] = Field(min_length=1)
     sender: str = "alertmanager@localhost"
-    smarthost: str = "localhost:25"
+    smarthost: str = Field("localhost:25", pattern=ADDRESS, description="host:port of the SMTP relay; port 465 "
+                           "is TLS from the first byte (SMTPS), any other port is plain text until STARTTLS")
     auth_username: str | None = None
-    auth_password: SecretRef | None = None
+    auth_password: SecretRef | None = Field(None, description="Alertmanager 0.25 sends the file's bytes as they "
+                                            "are: write it without a trailing newline (printf %s ...)")
+    require_tls: bool | None = Field(None, description="STARTTLS before AUTH and DATA; a relay that does not offer "
+                                     "it gets no mail. Default: false for a relay on this host (localhost, "
+                                     "127.0.0.1, ::1: the mail does not cross the network, and a local MTA's "
+                                     "certificate is usually self-signed for another name) and on port 465 (TLS "
+                                     "already); true otherwise, as Alertmanager's own default")
+    tls: EmailTLS = Field(default_factory=EmailTLS, description="how the relay's certificate is checked")
+    hello: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-\[\]:]+$", description="the name Alertmanager "
+                              "sends in EHLO; default: localhost, which some relays refuse")
+
+    @property
+    def host(self) -> str:
+        return self.smarthost.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def implicit_tls(self) -> bool:
+        return self.smarthost.rsplit(":", 1)[1] == SMTP_IMPLICIT_TLS_PORT
+
+    @property
+    def starttls(self) -> bool:
+        """``require_tls`` as written to alertmanager.yml: the spec's, or the default for this relay."""
+        if self.require_tls is not None:
+            return self.require_tls
+        return not (self.host in SMTP_LOCAL_HOSTS or self.implicit_tls)
+
+    @model_validator(mode="after")
+    def _tls_fits_the_relay(self) -> EmailChannel:
+        encrypted = self.starttls or self.implicit_tls
+        problems = []
+        if self.implicit_tls and self.require_tls:
+            problems.append("require_tls: true on port 465: the connection is TLS from the first byte, and "
+                            "Alertmanager 0.25 then still asks for STARTTLS, which such relays do not offer, so "
+                            "every mail fails; allowed on port 465: require_tls unset or false")
+        if self.tls != EmailTLS() and not encrypted:
+            problems.append(f"tls is set but no TLS is used: require_tls is false (the default for a relay on "
+                            f"this host) and the port is not {SMTP_IMPLICIT_TLS_PORT}; set require_tls: true")
+        if self.auth_password and not self.auth_username:
+            problems.append("auth_password is set without auth_username: Alertmanager then does not log in")
+        if self.auth_password and not encrypted and self.host not in SMTP_LOCAL_HOSTS:
+            problems.append(f"auth_password would cross the network in clear text to {self.host} (Alertmanager's "
+                            "PLAIN login refuses to send it); set require_tls: true, or use port 465")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class SlackChannel(Strict):
+    """One Slack incoming webhook. A Slack app's webhook posts to the channel it was created for and ignores
+    ``channel``: give every channel its own URL file."""
+
     kind: Literal["slack"] = "slack"
     channel: str = Field(pattern=r"^[#@][\w.\-]+$")
     api_url: SecretRef
@@ -131,6 +195,9 @@ class SlackChannel(Strict):
 class PagerDutyChannel(Strict):
     kind: Literal["pagerduty"] = "pagerduty"
     routing_key: SecretRef
+    url: str | None = Field(None, pattern=r"^https?://", description="the Events API v2 endpoint; default: "
+                            "Alertmanager's https://events.pagerduty.com/v2/enqueue. EU accounts: "
+                            "https://events.eu.pagerduty.com/v2/enqueue; or a proxy")
 
 
 class WebhookChannel(Strict):
@@ -203,29 +270,20 @@ class Team(Strict):
 
 
 class TimeWindow(Strict):
-    """An Alertmanager time interval: weekdays (``monday:friday``), times (``09:00-17:00``), a location."""
+    """An Alertmanager time interval: weekdays (``monday:friday``), times (``09:00-17:00``), days of the month,
+    months, a location; each entry checked as Alertmanager 0.25 checks it (cachewatch/spec/time_ranges.py)."""
 
-    weekdays: list[str] = Field(default_factory=list)
-    times: list[str] = Field(default_factory=list)
-    days_of_month: list[str] = Field(default_factory=list)
-    months: list[str] = Field(default_factory=list)
-    location: str = "UTC"
-
-    @field_validator("weekdays")
-    @classmethod
-    def _weekdays(cls, value: list[str]) -> list[str]:
-        for day in value:
-            if not WEEKDAY.match(day):
-                raise ValueError(f"{day!r} is not a weekday or range like monday:friday")
-        return value
-
-    @field_validator("times")
-    @classmethod
-    def _times(cls, value: list[str]) -> list[str]:
-        for span in value:
-            if not TIME_RANGE.match(span):
-                raise ValueError(f"{span!r} is not a time range like 09:00-17:00")
-        return value
+    weekdays: list[Annotated[str, AfterValidator(time_ranges.weekday_range)]] = Field(
+        default_factory=list, description="sunday … saturday, or start:end in that order: the week starts on "
+        "sunday, so monday:sunday is refused (write monday:saturday and sunday)")
+    times: list[Annotated[str, AfterValidator(time_ranges.time_range)]] = Field(
+        default_factory=list, description="HH:MM-HH:MM, 00:00 … 24:00, not crossing midnight")
+    days_of_month: list[Annotated[str, AfterValidator(time_ranges.day_of_month_range)]] = Field(
+        default_factory=list, description="1 … 31 or -31 … -1 (from the month's end), or start:end")
+    months: list[Annotated[str, AfterValidator(time_ranges.month_range)]] = Field(
+        default_factory=list, description="january … december or 1 … 12, or start:end")
+    location: Annotated[str, AfterValidator(time_ranges.location)] = Field(
+        "UTC", description="UTC, Local, or a time zone database name (Europe/Berlin)")
 
 
 class MaintenanceWindow(Strict):
@@ -349,6 +407,12 @@ class Links(Strict):
                                   pattern=r"^https?://")
     grafana_url: str = Field("http://localhost:3000", pattern=r"^https?://")
     alertmanager_urls: list[str] = Field(default_factory=lambda: ["127.0.0.1:9093"], min_length=1)
+    prometheus_external_url: str = Field(
+        "http://localhost:9090", pattern=r"^https?://", description="where people reach Prometheus (its "
+        "--web.external-url): every alert's generatorURL, the source link in notifications, points there")
+    alertmanager_external_url: str = Field(
+        "http://localhost:9093", pattern=r"^https?://", description="where people reach Alertmanager (its "
+        "--web.external-url): the links in Slack, PagerDuty and email notifications point there")
 
 
 class AlertLifecycle(Strict):
@@ -369,6 +433,9 @@ class AlertLifecycle(Strict):
                                   "the episode's last sighting continues it (a Prometheus restart), not a new one")
     reconcile_interval: Duration = Field(30.0, ge=1, description="how often Alertmanager's alerts and silences are "
                                          "polled to catch what webhooks never carry")
+    absent_grace: Duration = Field(90.0, ge=1, description="an alert gone from every Alertmanager this long is "
+                                   "resolved; longer than Prometheus' resend delay (--rules.alert.resend-delay, 1m), "
+                                   "so an Alertmanager restart that lost its alerts does not fake a resolve")
     flap_window: Duration = Field(3600.0, description="episodes of one alert inside this window count as flapping")
     flap_episodes: int = Field(3, ge=2, description="this many episodes inside flap_window make an alert flapping")
     retention_days: int | None = Field(None, gt=0, description="closed episodes older than this are deleted; "

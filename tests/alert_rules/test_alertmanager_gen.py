@@ -21,12 +21,15 @@ from cachewatch.alert_rules.alertmanager import (
     SLACK_TITLE,
     Version,
     alerting,
+    time_interval,
+    verbatim_secret_files,
 )
 from cachewatch.local_redis import require_binary
 from cachewatch.pipeline import alertmanager_yml, validate, writer
 from cachewatch.promql import ESCALATION, HISTORY_RECEIVER
 from cachewatch.spec import (
     EmailChannel,
+    EmailTLS,
     Escalation,
     FleetSpec,
     Intervals,
@@ -63,7 +66,7 @@ def route_tests(spec: FleetSpec) -> list[dict]:
 
 
 def write(spec: FleetSpec, out: Path, *, version: Version = DEFAULT_VERSION) -> list[Path]:
-    return writer.write(out, writer.rendered(alertmanager_yml.files(fragments(spec, version)), spec.name))
+    return writer.write(out, writer.rendered(alertmanager_yml.files(spec, fragments(spec, version)), spec.name))
 
 
 def check(out: Path) -> list[validate.Check]:
@@ -323,3 +326,118 @@ def test_missing_amtool_is_reported_with_its_install_command(monkeypatch: pytest
     results = check(tmp_path)
     assert results and all(not r.ok for r in results)
     assert {r.detail for r in results} == {"amtool not found: apt-get install -y prometheus-alertmanager"}
+
+
+# --- delivery settings: PagerDuty url, email TLS, time windows as Alertmanager reads them ---------------------------
+def receiver_configs(spec: FleetSpec, receiver: str, key: str) -> list[dict]:
+    return next(r for r in alertmanager_config(spec)["receivers"] if r["name"] == receiver)[key]
+
+
+def test_pagerduty_url_reaches_eu_accounts_and_proxies(tmp_path: Path) -> None:
+    key = SecretRef(file="/etc/am/pd")
+    team = Team(name="ops", channels={"eu": PagerDutyChannel(routing_key=key,
+                                                             url="https://events.eu.pagerduty.com/v2/enqueue"),
+                                      "us": PagerDutyChannel(routing_key=key)},
+                escalation=Escalation(critical=["eu", "us"]))
+    spec = tiny_spec(team)
+    eu, us = receiver_configs(spec, "ops-critical", "pagerduty_configs")
+    assert eu["url"] == "https://events.eu.pagerduty.com/v2/enqueue"
+    assert "url" not in us  # Alertmanager's default, https://events.pagerduty.com/v2/enqueue
+    write(spec, tmp_path)
+    assert_checks_pass(tmp_path)
+
+
+# channel → what its email_configs entry says about the connection
+EMAIL_CONNECTIONS = {
+    "local-mta": (EmailChannel(to=["a@example.com"]), {"require_tls": False}),
+    "relay": (EmailChannel(to=["a@example.com"], smarthost="smtp.example.com:587", auth_username="u",
+                           auth_password=SecretRef(file="/etc/am/smtp")), {"require_tls": True}),
+    "smtps": (EmailChannel(to=["a@example.com"], smarthost="smtp.example.com:465", auth_username="u",
+                           auth_password=SecretRef(file="/etc/am/smtp")), {"require_tls": False}),
+    "private-ca": (EmailChannel(to=["a@example.com"], smarthost="10.0.0.25:587", hello="am.example.com",
+                                tls=EmailTLS(ca_file="/etc/am/ca.pem", server_name="smtp.internal")),
+                   {"require_tls": True, "hello": "am.example.com",
+                    "tls_config": {"ca_file": "/etc/am/ca.pem", "server_name": "smtp.internal"}}),
+    "local-starttls": (EmailChannel(to=["a@example.com"], require_tls=True,
+                                    tls=EmailTLS(insecure_skip_verify=True)),
+                       {"require_tls": True, "tls_config": {"insecure_skip_verify": True}}),
+}
+
+
+def test_email_states_require_tls_and_how_to_check_the_relay(tmp_path: Path) -> None:
+    team = Team(name="ops", channels={name: channel for name, (channel, _) in EMAIL_CONNECTIONS.items()},
+                escalation=Escalation(critical=list(EMAIL_CONNECTIONS)))
+    spec = tiny_spec(team)
+    rendered = receiver_configs(spec, "ops-critical", "email_configs")
+    connection = ("require_tls", "hello", "tls_config")
+    for (name, (_, expected)), config in zip(EMAIL_CONNECTIONS.items(), rendered, strict=True):
+        assert {k: v for k, v in config.items() if k in connection} == expected, name
+    write(spec, tmp_path)
+    assert_checks_pass(tmp_path)
+
+
+def test_only_the_smtp_password_file_is_read_verbatim() -> None:
+    channels = {"mail": EmailChannel(to=["a@example.com"], auth_username="u",
+                                     auth_password=SecretRef(file="/etc/am/smtp")),
+                "spare": EmailChannel(to=["b@example.com"], auth_username="u",
+                                      auth_password=SecretRef(file="/etc/am/unused")),
+                "chat": SlackChannel(channel="#ops", api_url=SecretRef(file="/etc/am/slack")),
+                "pager": PagerDutyChannel(routing_key=SecretRef(file="/etc/am/pd"))}
+    spec = tiny_spec(Team(name="ops", channels=channels, escalation=Escalation(critical=["pager", "chat", "mail"])))
+    assert verbatim_secret_files(spec) == [("teams.0.channels.mail.auth_password", "/etc/am/smtp")]
+
+
+# Windows amtool 0.25 refuses; the spec refuses each of them too, and accepts every one amtool accepts.
+REFUSED_WINDOWS = {
+    "week wraps": {"weekdays": ["monday:sunday"]},
+    "week wraps from saturday": {"weekdays": ["saturday:sunday"]},
+    "no weekday": {"weekdays": ["funday"]},
+    "empty time range": {"times": ["10:00-10:00"]},
+    "crosses midnight": {"times": ["22:00-02:00"]},
+    "day zero": {"days_of_month": ["0"]},
+    "day 32": {"days_of_month": ["32"]},
+    "negative start, positive end": {"days_of_month": ["-1:1"]},
+    "days backwards in a short month": {"days_of_month": ["28:-1"]},
+    "days backwards from the end": {"days_of_month": ["-1:-3"]},
+    "months wrap": {"months": ["december:january"]},
+    "unknown zone": {"location": "Mars/Olympus"},
+    "zone in the wrong case": {"location": "utc"},
+}
+ACCEPTED_WINDOWS = {
+    "whole week": {"weekdays": ["sunday:saturday"]},
+    "week split at sunday": {"weekdays": ["monday:saturday", "sunday"]},
+    "any case": {"weekdays": ["Monday:Friday"]},
+    "whole day": {"times": ["00:00-24:00"]},
+    "midnight split": {"times": ["22:00-24:00", "00:00-02:00"]},
+    "first to last": {"days_of_month": ["1:-1"]},
+    "last week": {"days_of_month": ["-7:-1"]},
+    "months by name and number": {"months": ["january:march", "6:8"]},
+    "local zone": {"location": "Local"},
+    "business hours": {"weekdays": ["monday:friday"], "times": ["08:00-18:00"], "location": "Europe/Berlin"},
+}
+
+
+def amtool_verdict(window: TimeWindow, tmp_path: Path) -> tuple[bool, str]:
+    """amtool check-config on a config holding only ``window``, rendered as the generator renders it."""
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(yaml.safe_dump({"route": {"receiver": "null"}, "receivers": [{"name": "null"}],
+                                      "time_intervals": [{"name": "w", "time_intervals": [time_interval(window)]}]}))
+    out = subprocess.run([require_binary("amtool"), "check-config", str(config)], capture_output=True, text=True,
+                         timeout=30)
+    return out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("case", REFUSED_WINDOWS)
+def test_a_window_amtool_refuses_is_refused_by_the_spec(case: str, tmp_path: Path) -> None:
+    fields = REFUSED_WINDOWS[case]
+    ok, output = amtool_verdict(TimeWindow.model_construct(**fields), tmp_path)
+    assert not ok, f"amtool accepts {fields}: the spec need not refuse it\n{output}"
+    with pytest.raises(ValidationError) as info:
+        TimeWindow(**fields)
+    assert [".".join(map(str, e["loc"])).split(".")[0] for e in info.value.errors()] == list(fields)
+
+
+@pytest.mark.parametrize("case", ACCEPTED_WINDOWS)
+def test_a_window_the_spec_accepts_is_accepted_by_amtool(case: str, tmp_path: Path) -> None:
+    ok, output = amtool_verdict(TimeWindow(**ACCEPTED_WINDOWS[case]), tmp_path)
+    assert ok, output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cachewatch.spec import FleetSpec, SpecError, load_spec
+from cachewatch.spec import EmailChannel, FleetSpec, SpecError, load_spec
 from tests.support.paths import ROOT
 
 TINY = {
@@ -99,3 +99,72 @@ def test_spec_schema_command_prints_the_json_schema() -> None:
     out = subprocess.run([sys.executable, "-m", "cachewatch", "spec", "schema"], capture_output=True, text=True)
     schema = json.loads(out.stdout)
     assert schema["title"] == "FleetSpec" and "regions" in schema["properties"]
+
+
+def spec_problems(tmp_path: Path, **changes: object) -> list[str]:
+    """The lines `cachewatch spec check` prints for TINY with ``changes`` (a top-level key, or ``mail``: an email
+    channel added to the team)."""
+    doc = json.loads(json.dumps(TINY))
+    if "mail" in changes:
+        doc["teams"][0]["channels"]["mail"] = {"kind": "email", "to": ["a@example.com"], **changes.pop("mail")}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**doc, **changes}))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    return str(info.value).splitlines()
+
+
+def test_time_windows_alertmanager_refuses_are_refused_naming_the_field_and_what_is_allowed(tmp_path: Path) -> None:
+    lines = spec_problems(tmp_path, business_hours={"weekdays": ["monday:sunday"], "times": ["22:00-02:00"],
+                                                    "days_of_month": ["0"], "months": ["13"], "location": "CET "})
+    assert len(lines) == 5, lines
+    weekdays, times, days, months, location = lines
+    assert "business_hours.weekdays.0:" in weekdays and "'monday:sunday' runs backwards" in weekdays
+    assert "week runs sunday … saturday" in weekdays and "'monday:saturday' and 'sunday'" in weekdays
+    assert "business_hours.times.0:" in times and "'22:00-24:00' and '00:00-02:00'" in times
+    assert "business_hours.days_of_month.0:" in days and "allowed: 1 … 31, or -31 … -1" in days
+    assert "business_hours.months.0:" in months and "allowed: january … december or 1 … 12" in months
+    assert "business_hours.location:" in location and "allowed: UTC, Local, or a name" in location
+
+
+def test_email_tls_defaults_follow_where_the_relay_is() -> None:
+    defaults = {address: EmailChannel(to=["a@example.com"], smarthost=address).starttls
+                for address in ("localhost:25", "127.0.0.1:25", "[::1]:25", "smtp.example.com:587",
+                                "smtp.example.com:25", "smtp.example.com:465")}
+    assert defaults == {"localhost:25": False, "127.0.0.1:25": False, "[::1]:25": False,
+                        "smtp.example.com:587": True, "smtp.example.com:25": True, "smtp.example.com:465": False}
+    assert EmailChannel(to=["a@example.com"], require_tls=True).starttls  # the spec's word wins
+    assert not EmailChannel(to=["a@example.com"], smarthost="smtp.example.com:25", require_tls=False).starttls
+
+
+@pytest.mark.parametrize(("mail", "problem"), [
+    ({"smarthost": "smtp.example.com:465", "require_tls": True}, "require_tls: true on port 465"),
+    ({"tls": {"ca_file": "/etc/ca.pem"}}, "tls is set but no TLS is used"),
+    ({"auth_password": {"file": "/etc/am/smtp"}}, "auth_password is set without auth_username"),
+    ({"smarthost": "smtp.example.com:25", "require_tls": False, "auth_username": "u",
+      "auth_password": {"file": "/etc/am/smtp"}}, "auth_password would cross the network in clear text"),
+    ({"smarthost": "smtp.example.com"}, "teams.0.channels.mail.email.smarthost: String should match pattern"),
+    ({"hello": "alert manager"}, "teams.0.channels.mail.email.hello: String should match pattern"),
+    ({"require_tls": True, "tls": {"server_name": "smtp example"}},
+     "teams.0.channels.mail.email.tls.server_name: String should match pattern"),
+])
+def test_email_settings_alertmanager_cannot_use_are_refused(mail: dict, problem: str, tmp_path: Path) -> None:
+    lines = spec_problems(tmp_path, mail=mail)
+    assert len(lines) == 1 and problem in lines[0] and "teams.0.channels.mail.email" in lines[0], lines
+
+
+def test_pagerduty_url_and_external_urls_are_http_urls(tmp_path: Path) -> None:
+    pager = {"kind": "pagerduty", "routing_key": {"file": "/etc/am/pd"}, "url": "events.eu.pagerduty.com"}
+    doc = json.loads(json.dumps(TINY))
+    doc["teams"][0]["channels"]["pager"] = pager
+    doc["links"] = {"prometheus_external_url": "prometheus:9090"}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and all("should match pattern '^https?://'" in line for line in lines), lines
+    assert "teams.0.channels.pager.pagerduty.url" in lines[0] and "links.prometheus_external_url" in lines[1]
+    links = FleetSpec.model_validate(TINY).links
+    assert (links.prometheus_external_url, links.alertmanager_external_url) == ("http://localhost:9090",
+                                                                               "http://localhost:9093")
