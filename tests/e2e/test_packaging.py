@@ -20,6 +20,12 @@ for name in names:
     if not name.endswith('__main__'):
         importlib.import_module(name)
 assert importlib.util.find_spec('exporter') is None, 'bare top-level exporter package installed'
+# the alert lifecycle's data files: Alembic's migrations run, every console template is there
+from cachewatch.alert_lifecycle.store.engine import open_store, schema_revision
+assert schema_revision(open_store('installed.db').engine) is not None, 'migrations missing from the wheel'
+from cachewatch.alert_lifecycle.console.pages import ENV
+for template in ('base.html', 'open.html', 'episode.html', 'history.html', 'analytics.html', 'login.html'):
+    ENV.get_template(template)
 import cachewatch.exporter.app as app
 print(app.__file__)
 print(' '.join(name for name in names if not name.endswith('__main__')))

@@ -23,6 +23,12 @@ def source_files() -> Iterator[Path]:
         yield from sorted(p for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _in_a_package(path: Path) -> bool:
+    """False for Python files shipped as data (Alembic's migrations: no ``__init__.py`` above them)."""
+    folder = ROOT / path.relative_to(ROOT).parts[0]
+    return all((d / "__init__.py").exists() for d in path.parents if d != folder.parent and folder in (d, *d.parents))
+
+
 def source_modules() -> list[str]:
     """Every importable module of the source tree, packages included."""
-    return sorted(module_name(p) for p in source_files() if p.name != "__main__.py")
+    return sorted(module_name(p) for p in source_files() if p.name != "__main__.py" and _in_a_package(p))
