@@ -7,39 +7,19 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
 
 from cachewatch.alert_lifecycle.alertmanager_api import AlertmanagerAPI, AlertmanagerError, from_rfc3339
 from cachewatch.local_redis import free_port
-from tests.support.alertmanager_process import AlertmanagerCluster, running_alertmanager_cluster
+from tests.support.alertmanager_process import AlertmanagerCluster
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
 PASSWORD = "am-pw-5e1f0c"
 TOKEN = "bearer-tok-77d2a9"
-
-
-def start_cluster(tmp: Path) -> Iterator[AlertmanagerCluster]:
-    (tmp / "alertmanager.yml").write_text(CONFIG)
-    with running_alertmanager_cluster(tmp / "alertmanager.yml", tmp, size=2) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerCluster]:
-    """One cluster for the tests that keep both members up (each test uses its own alert names)."""
-    yield from start_cluster(tmp_path_factory.mktemp("am-cluster"))
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[AlertmanagerCluster]:
-    """A cluster of its own, for a test that stops a member."""
-    yield from start_cluster(tmp_path)
 
 
 def run(scenario: Callable[[], Awaitable[object]]) -> object:

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +33,10 @@ from cachewatch.alert_lifecycle.reconciler import Reconciler
 from cachewatch.alert_lifecycle.store import repository as repo
 from cachewatch.alert_lifecycle.store.engine import Store, open_store
 from cachewatch.local_redis import free_port
-from tests.support.alertmanager_process import AlertmanagerCluster, running_alertmanager_cluster
+from tests.support.alertmanager_process import AlertmanagerCluster
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"
 GRACE = 30.0  # absent_grace of these tests; the clock jumps over it
 LEASE, ACK_MAX = 60.0, 300.0
 RESEND_ENDS = 240.0  # Prometheus posts endsAt = now + 4 × resend delay
@@ -119,24 +118,6 @@ def labels_of(alertname: str, team: str, instance: str, severity: str = "critica
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def start_cluster(tmp: Path) -> Iterator[AlertmanagerCluster]:
-    (tmp / "alertmanager.yml").write_text(CONFIG)
-    with running_alertmanager_cluster(tmp / "alertmanager.yml", tmp, size=2) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerCluster]:
-    """Shared by the tests that keep both members up; each uses its own alert name and team."""
-    yield from start_cluster(tmp_path_factory.mktemp("am-cluster"))
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[AlertmanagerCluster]:
-    """A cluster of its own, for the test that stops and restarts members."""
-    yield from start_cluster(tmp_path)
 
 
 async def silence(am: AlertmanagerAPI, silence_id: str) -> dict:
