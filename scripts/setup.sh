@@ -3,7 +3,8 @@
 #
 #   1. installs (with apt, only if missing) redis-server/redis-cli, prometheus/promtool,
 #      prometheus-alertmanager/amtool, prometheus-redis-exporter, openssl, postgresql (the alert
-#      lifecycle's shared store; tests start private clusters) and chromium (the console's browser test);
+#      lifecycle's shared store; tests start private clusters), chromium (the console's browser test) and
+#      victoria-metrics/vmalert (scale mode's long-term store and global rules);
 #   2. creates .venv (Python >= 3.11) and installs the project editable with the `test` extra.
 #
 # Always run it as a separate process (`bash scripts/setup.sh`), never `source` it:
@@ -36,6 +37,8 @@ REQUIRED_CMDS=(
     prometheus-redis-exporter:prometheus-redis-exporter
     openssl:openssl
     chromium:chromium
+    victoria-metrics:victoria-metrics
+    vmalert:victoria-metrics
 )
 
 MISSING_PKGS=()
@@ -99,7 +102,7 @@ if ((${#MISSING_PKGS[@]} > 0)); then
 
     # Remember what was there before, to undo only what the install itself starts.
     SERVICE_PKGS=()
-    for pkg in prometheus prometheus-alertmanager prometheus-redis-exporter redis-server postgresql; do
+    for pkg in prometheus prometheus-alertmanager prometheus-redis-exporter redis-server postgresql victoria-metrics; do
         for m in "${MISSING_PKGS[@]}"; do
             if [[ "$m" == "$pkg" ]] && ! is_pkg_installed "$pkg"; then
                 SERVICE_PKGS+=("$pkg")
@@ -119,7 +122,7 @@ if ((${#MISSING_PKGS[@]} > 0)); then
         apt-get install -y --no-install-recommends "${MISSING_PKGS[@]}" ||
         die "apt-get install failed; try manually: $APT_CMD"
 
-    # Debian's postinst may have started system services on 9090/9093/9121/6379/5432. The project's
+    # Debian's postinst may have started system services on 9090/9093/9121/6379/5432/8428. The project's
     # tests start their own instances on free ports, so stop the ones this install started.
     for pkg in "${SERVICE_PKGS[@]}"; do
         if [[ "$pkg" == redis-server && "$redis_was_running" == yes ]]; then
