@@ -22,10 +22,14 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cachewatch.promql import NOT_WATCHDOG
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ALERTS_QUERY = {"active": "true", "silenced": "true", "inhibited": "true", "unprocessed": "true"}
+# Every alert, muted or not, but the Watchdog: it always fires, and an episode that never ends is noise.
+ALERTS_QUERY = {"active": "true", "silenced": "true", "inhibited": "true", "unprocessed": "true",
+                "filter": NOT_WATCHDOG}
 TIME_FIELDS = ("startsAt", "endsAt")
 BODY_EXCERPT = 200  # characters of an error answer kept in a reason
 USERINFO = re.compile(r"(?<=://)[^/@\s]+@")

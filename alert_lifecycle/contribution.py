@@ -2,8 +2,10 @@
 and Prometheus' scrape job for the service's /metrics.
 
 Why the history route looks like this (../shared/reference/alert-lifecycle.md §4 pitfalls, §5.1 point 5):
-- the first child of the root, no matchers, ``continue: true``: every alert reaches it before a team route
-  (``continue: false``) ends the walk, and it takes nothing away from the team routes below it.
+- the first child of the root, ``continue: true``: every alert reaches it before a team route
+  (``continue: false``) ends the walk, and it takes nothing away from the team routes below it. Its one matcher
+  leaves out ``CachewatchWatchdog``, the dead man's switch that always fires: it is the pipeline's pulse, not an
+  incident, and as an episode it would never resolve and count as the longest outage in every analytic.
 - ``group_by: ['...']``: one alert per group, so each post is about one alert with its own timing; a grouped post
   carries the whole group again and again (pitfall 1).
 - ``group_wait: 0s``: the firing is recorded when it happens, not one group wait later.
@@ -22,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachewatch.artifacts import Alerting, Contribution, Json
-from cachewatch.promql import ALERTS_JOB, HISTORY_RECEIVER
+from cachewatch.promql import ALERTS_JOB, HISTORY_RECEIVER, NOT_WATCHDOG
 from cachewatch.spec import FleetSpec, SpecError
 from cachewatch.spec.model import AlertLifecycle
 
@@ -30,8 +32,8 @@ PART = "alert_lifecycle"
 WEBHOOK_PATH, METRICS_PATH = "/webhook", "/metrics"
 # A bind-all address is where the service listens, not where Alertmanager and Prometheus can reach it.
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "[::]", "::"})
-HISTORY_ROUTE: Json = {"receiver": HISTORY_RECEIVER, "continue": True, "group_by": ["..."], "group_wait": "0s",
-                       "group_interval": "30s", "repeat_interval": "12h"}
+HISTORY_ROUTE: Json = {"receiver": HISTORY_RECEIVER, "matchers": [NOT_WATCHDOG], "continue": True, "group_by": ["..."],
+                       "group_wait": "0s", "group_interval": "30s", "repeat_interval": "12h"}
 
 
 def _problems(lifecycle: AlertLifecycle) -> list[str]:

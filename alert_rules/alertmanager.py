@@ -24,7 +24,13 @@ Why the tree looks like this:
   team sets ``warning_only_in_business_hours``. Critical is never muted by business hours. The root route
   (fallback) cannot carry intervals, so it is never muted.
 - route tests list ``cachewatch-history`` first for every alert while ``alert_lifecycle`` is enabled: that part
-  puts its history route (``continue: true``) before these, so every alert reaches it too.
+  puts its history route (``continue: true``) before these, so every alert reaches it too — except the Watchdog.
+- the dead man's switch: ``CachewatchWatchdog`` (always firing, watchdog.py) has the first route of this part and
+  its own receiver ``cachewatch-heartbeat`` (the spec's ``heartbeat.webhook``, or no integration at all), with
+  ``group_wait: 0s`` and ``repeat_interval`` = ``heartbeat.repeat_interval`` (5m): the heartbeat service alarms when
+  the pings stop. Without its own route it would fall to the platform team's fallback receiver (it has no team).
+  ``send_resolved: false``: when Prometheus dies, Alertmanager resolves the alert a few minutes later, and a
+  resolved post must not count as a ping. The history route excludes it by a matcher (alert_lifecycle).
 - secrets: only ``*_file`` fields are written. Alertmanager does not expand environment variables, so an
   ``env`` SecretRef fails generation. Alertmanager 0.25 trims the Slack URL and PagerDuty key files but sends
   the SMTP password file as it is, trailing newline included, and the login fails: ``verbatim_secret_files``
@@ -49,7 +55,10 @@ from cachewatch.promql import (
     ESCALATION_ALERTNAME,
     ESCALATION_LABEL,
     ESCALATION_VALUE,
+    HEARTBEAT_RECEIVER,
     HISTORY_RECEIVER,
+    WATCHDOG,
+    WATCHDOG_ALERTNAME,
     duration,
 )
 from cachewatch.spec import (
@@ -254,6 +263,23 @@ def _team_route(spec: FleetSpec, team: Team) -> dict:
     return route | ({"routes": routes} if routes else {})
 
 
+def heartbeat_route(spec: FleetSpec) -> dict:
+    """The Watchdog alone, to the heartbeat receiver, re-sent every heartbeat.repeat_interval; never muted."""
+    return {"receiver": HEARTBEAT_RECEIVER, "matchers": [WATCHDOG], "group_wait": "0s",
+            "group_interval": duration(spec.intervals.group_interval),
+            "repeat_interval": duration(spec.heartbeat.repeat_interval), "continue": False}
+
+
+def heartbeat_receiver(spec: FleetSpec, secrets: _Secrets) -> dict:
+    """``cachewatch-heartbeat``: the spec's heartbeat webhook, or no integration (the alert still fires and shows
+    in Alertmanager: adding the webhook later changes only this receiver)."""
+    webhook = spec.heartbeat.webhook
+    if webhook is None:
+        return {"name": HEARTBEAT_RECEIVER}
+    return {"name": HEARTBEAT_RECEIVER,
+            "webhook_configs": [_webhook(webhook, "heartbeat.webhook", secrets) | {"send_resolved": False}]}
+
+
 def _fallback(spec: FleetSpec) -> str:
     team = next(t for t in spec.teams if t.name == spec.owner_of_fleet)
     return next((f"{team.name}-{s}" for s in FALLBACK_ORDER if getattr(team.escalation, s)), NULL_RECEIVER)
@@ -263,7 +289,7 @@ def alerting(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> Alerting
     """The routing tree, receivers, inhibitions and time intervals as this part's Alertmanager fragment; raises
     SpecError (one line per problem) rather than write an unusable secret."""
     secrets = _Secrets(version)
-    receivers = [{"name": NULL_RECEIVER}]
+    receivers = [{"name": NULL_RECEIVER}, heartbeat_receiver(spec, secrets)]
     for i, team in enumerate(spec.teams):
         receivers += [_receiver(team, i, severity, getattr(team.escalation, severity), secrets)
                       for severity in SEVERITIES if getattr(team.escalation, severity)]
@@ -282,7 +308,8 @@ def alerting(spec: FleetSpec, *, version: Version = DEFAULT_VERSION) -> Alerting
             "group_wait": duration(spec.intervals.group_wait),
             "group_interval": duration(spec.intervals.group_interval),
             "repeat_interval": duration(getattr(owner.escalation, f"repeat_{fallback_severity}"))}
-    routes = [*(_team_route(spec, team) for team in spec.teams), {"receiver": fallback, "continue": False}]
+    routes = [heartbeat_route(spec), *(_team_route(spec, team) for team in spec.teams),
+              {"receiver": fallback, "continue": False}]
     return Alerting(root=root, routes=tuple(routes),
                     receivers=tuple(receivers), inhibit_rules=tuple(dict(rule) for rule in INHIBIT_RULES),
                     time_intervals=tuple(intervals), route_tests=tuple(route_tests(spec)))
@@ -328,4 +355,6 @@ def route_tests(spec: FleetSpec) -> list[dict]:
     history = [HISTORY_RECEIVER] if spec.alert_lifecycle.enabled else []
     unique = {yaml.safe_dump(case, sort_keys=True): case | {"receivers": history + case["receivers"]}
               for case in cases}
-    return list(unique.values())
+    # the Watchdog reaches the heartbeat receiver only: no history, no team, no fallback
+    watchdog = {"labels": {"alertname": WATCHDOG_ALERTNAME, "severity": "none"}, "receivers": [HEARTBEAT_RECEIVER]}
+    return [*unique.values(), watchdog]

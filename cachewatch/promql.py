@@ -20,6 +20,12 @@ ALERTS_JOB = "cachewatch-alerts"  # the alert lifecycle service's own /metrics (
 HISTORY_RECEIVER = "cachewatch-history"
 ESCALATION_ALERTNAME = "CachewatchAckTimeout"
 ESCALATION_LABEL, ESCALATION_VALUE = "escalation", "ack-timeout"
+# The dead man's switch (alert_rules/watchdog.py): an alert that always fires, routed only to the heartbeat
+# receiver; the alert lifecycle's history route leaves it out (it is no episode, it is the pipeline's pulse).
+WATCHDOG_ALERTNAME = "CachewatchWatchdog"
+HEARTBEAT_RECEIVER = "cachewatch-heartbeat"
+WATCHDOG = f'alertname="{WATCHDOG_ALERTNAME}"'
+NOT_WATCHDOG = f'alertname!="{WATCHDOG_ALERTNAME}"'
 REDIS = f'job="{REDIS_JOB}"'
 EXPORTER = f'job="{EXPORTER_JOB}"'
 PROBE = f'job="{PROBE_JOB}"'

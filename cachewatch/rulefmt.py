@@ -18,7 +18,7 @@ from typing import Literal
 
 from cachewatch.panels import resolve
 
-Severity = Literal["critical", "warning", "info"]
+Severity = Literal["critical", "warning", "info", "none"]  # none: the Watchdog only (kube-prometheus' convention)
 ALERT_PREFIX = "Redis"
 
 
@@ -40,7 +40,7 @@ class AlertTest:
     """
 
     fire: tuple[Series, ...]
-    quiet: tuple[Series, ...]
+    quiet: tuple[Series, ...] | None  # None: the alert always fires (the Watchdog), there is no quiet case
     exp_labels: dict[str, str]
     value: float | None = None
     eval_time: str = "15m"
@@ -61,6 +61,10 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
     dashboard_vars: tuple[str, ...] = ("instance",)  # labels passed to the dashboard as variables
     runbook_text: str = ""  # what to check and do; rendered into runbooks.md
+    # Prometheus >= 2.42: keeps a firing alert firing this long after its condition cleared. Alerts with ``for: 0s``
+    # (a single probe is already a sustained observation) set it, so one good probe mid-fault does not resolve
+    # and re-page them.
+    keep_firing_for: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ def render_rule(rule: Alert | Record, links: Links) -> dict:
         "alert": rule.name,
         "expr": rule.expr,
         "for": rule.for_,
+        **({"keep_firing_for": rule.keep_firing_for} if rule.keep_firing_for else {}),
         "labels": {"severity": rule.severity, **rule.labels},
         "annotations": {
             "summary": rule.summary,
@@ -153,6 +158,8 @@ def render_rule_tests(rule_files: list[str], alerts: list[Alert], links: Links, 
             "input_series": [{"series": s.series, "values": s.values} for s in t.fire],
             "alert_rule_test": [{"eval_time": t.eval_time, "alertname": alert.name, "exp_alerts": [expected]}],
         })
+        if t.quiet is None:
+            continue
         tests.append({
             "name": f"{alert.name} stays silent",
             "interval": t.interval,

@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from cachewatch.panels import FIRST_FREE_ID, PANEL_IDS
-from cachewatch.promql import EXPORTER, REDIS, selector
+from cachewatch.promql import EXPORTER, NOT_WATCHDOG, REDIS, selector
 from cachewatch.spec.model import FleetSpec
 
 TAG = "cachewatch"
@@ -32,7 +32,8 @@ EXPORTER_SELF = EXPORTER  # the exporter's own /metrics (no node labels)
 APP = 'cache=~"$cache"'  # client library series (labelled by cache, not by node)
 SLO = 'slo=~"$slo"'  # SLO recording rules (labels slo, team)
 # Firing alerts of the selected region/cluster, plus fleet-wide ones (which have no region/cluster label).
-ALERTS_FIRING = 'ALERTS{alertstate="firing", region=~"$region|", cluster=~"$cluster|"}'
+# The Watchdog always fires: it is the alerting pipeline's heartbeat, not news.
+ALERTS_FIRING = f'ALERTS{{alertstate="firing", {NOT_WATCHDOG}, region=~"$region|", cluster=~"$cluster|"}}'
 LEGEND_NODE = "{{instance}} ({{cluster}})"
 
 

@@ -23,6 +23,13 @@ def build(spec: FleetSpec) -> dm.Dashboard:
             [Q(f"{m('cachewatch:slo_sli_error:ratio_rate' + w, SLO)} / on (slo, team) {budget}", f"{{{{slo}}}} {w}")
              for w in BURN_WINDOWS], key="burn-rate",
             steps=thresholds((None, "green"), (1, "orange"), (6, "red")))
+    # Each SLO's attainment next to its objective (the brief's: hit ratio > 90%, P95 < 10 ms as 95% of calls
+    # within 10 ms, errors < 0.1%, availability > 99.9%): 1 - error ratio over the SLO's own window.
+    attained = f"1 - {m('cachewatch:slo_period_burn_rate:ratio', SLO)} * on (slo, team) {budget}"
+    b.panel("stat", "SLI over the SLO window", "Share of good events over each SLO's window (hit ratio: hits; "
+            "latency: calls within the threshold; error rate: calls that succeed; availability: node-time up), "
+            "beside its objective.", "percentunit",
+            [Q(attained, "{{slo}}"), Q(m("cachewatch:slo_objective:ratio", SLO), "{{slo}} objective")])
     b.panel("stat", "Error budget left", "Share of each SLO's error budget left over its window.", "percentunit",
             [Q(m("cachewatch:slo_error_budget_remaining:ratio", SLO), "{{slo}}")],
             steps=thresholds((None, "red"), (0, "orange"), (0.25, "green")))

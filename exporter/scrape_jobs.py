@@ -8,7 +8,7 @@ clusters) rides along in the hidden label ``__scheme_redis``. ``auth_module`` is
 parameter; static configs cannot carry ``params``, so it travels as the label ``__param_auth_module`` (and, for
 the probes, the cluster's ``kind`` as ``__param_kind``: it changes what the memory and persistence checks mean).
 
-The probe jobs (blackbox_exporter's style) reach the same targets through ``/probe`` every spec.intervals.probe (30 s):
+The probe jobs (blackbox_exporter's style) reach the same targets through ``/probe`` every spec.intervals.probe (15 s):
 ``module=health`` on every node, ``module=replication`` (the heartbeat) on the primaries that have replicas.
 Their series carry ``job="redis-probe"`` and a ``module`` label copied from the URL parameter, so the two
 modules' series of one node stay apart and never mix with the ``redis`` job's ``up``.

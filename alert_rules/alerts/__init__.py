@@ -3,9 +3,10 @@ cases), one module per rule file.
 
 Thresholds come from the spec; a cluster with its own thresholds gets its own copy of the rules
 (same alert names, ``cluster=~"…"``) and the fleet-wide copy excludes it (variants.py). Every ratio guards its
-denominator, every alert has a ``for``, and node-down is quick enough to be delivered within a minute
-of the fault at the default 15 s intervals. Alerts carry ``scope`` (node, shard, cluster or fleet) for
-Alertmanager's inhibitions, and warning/critical pairs a shared ``twin`` label.
+denominator, every alert has a ``for``, and every critical alert a fault pages with is delivered within a minute
+of the fault at the default intervals (docs/alert-latency.md computes each budget from the spec). Alerts carry
+``scope`` (node, shard, cluster or fleet) for Alertmanager's inhibitions, and warning/critical pairs a shared
+``twin`` label.
 """
 
 from __future__ import annotations

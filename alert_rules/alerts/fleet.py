@@ -17,14 +17,18 @@ CLIENT, CLIENT_BY, HIT = "cache_requests_total", "application, team, cache, oper
 def rows(c: Ctx) -> list[Row]:
     up = series("up", EXPORTER_LABELS)
     return [
-        Row(name="RedisExporterDown", severity="critical", scope="fleet", team=c.fleet_team, for_="1m",
+        # One period: two failed scrapes of the exporter's own /metrics. A restart of the exporter (a second or
+        # two) fails at most one scrape; a killed exporter pages within the minute (docs/alert-latency.md).
+        Row(name="RedisExporterDown", severity="critical", scope="fleet", team=c.fleet_team, for_=c.after(1),
             expr=f"{selector('up', EXPORTER)} == 0", panel="cachewatch-exporter/up",
             summary="A cachewatch exporter is down",
             description="Exporter {{ $labels.instance }} does not answer Prometheus.",
             runbook_text="Restart the exporter; while it is down every Redis it serves looks down.",
             test=AlertTest(fire=(Series(up, "0x20"),), quiet=(Series(up, "1x20"),), exp_labels=EXPORTER_LABELS)),
         Row(name="RedisTargetsAbsent", severity="critical", scope="fleet", team=c.fleet_team, dashboard_vars=(),
-            expr=f"absent({selector('up', REDIS)})", for_="5m", panel="cachewatch-fleet/up",
+            # Three periods: right after Prometheus starts, the first scrapes land within one interval (plus a
+            # scrape's duration); three evaluations without a single redis target is a lost scrape configuration.
+            expr=f"absent({selector('up', REDIS)})", for_=c.after(3), panel="cachewatch-fleet/up",
             summary="No Redis targets are scraped",
             description="Prometheus has no targets in job {{ $labels.job }}: the scrape configuration lost the fleet.",
             runbook_text="Check prometheus.yml was generated from the current spec and loaded (promtool check "

@@ -56,16 +56,22 @@ def rows(c: Ctx) -> list[Row]:
                         labels=HEALTH)),
         delay(c, name="RedisReplicationDelayHigh", level=c.t.replication_delay_warning_seconds, for_="5m",
               severity="warning"),
-        delay(c, name="RedisReplicationDelayHighCritical", level=c.t.replication_delay_critical_seconds, for_="2m",
-              severity="critical"),
+        # for: 0s. One heartbeat above the critical level is already a sustained observation: the write did not
+        # reach the replica for that many seconds (10 s by default), far more than two scrapes agreeing. A failed
+        # probe (the replica restarting, syncing, refusing the GET) has no delay series, so it cannot fire this. A
+        # ``for`` of one more probe would add 15 s and break the minute (docs/alert-latency.md); keep_firing_for
+        # one probe stops a single good probe mid-fault from resolving and re-paging it.
+        delay(c, name="RedisReplicationDelayHighCritical", level=c.t.replication_delay_critical_seconds, for_="0s",
+              severity="critical", keep_firing_for=c.one_probe),
         check_critical(c),
     ]
 
 
-def delay(c: Ctx, *, name: str, level: float, for_: str, severity: Severity) -> Row:
+def delay(c: Ctx, *, name: str, level: float, for_: str, severity: Severity, keep_firing_for: str = "") -> Row:
     labels = {**REPLICATION, **ITS_REPLICA}
     return Row(
         name=name, severity=severity, scope="node", twin="replication-delay", for_=for_, panel=f"{PANEL}/delay",
+        keep_firing_for=keep_firing_for,
         expr=f"{m(c, DELAY)} > {num(level)}", summary="Writes reach a Redis replica late",
         description='A heartbeat written on {{ $labels.instance }} took {{ $value | printf "%.2f" }}s to reach '
                     "replica {{ $labels.replica }}.",
@@ -90,7 +96,12 @@ def check_critical(c: Ctx) -> Row:
 
     labels = {**HEALTH, "check": fire.id, "category": fire.category.value, "severity": "critical"}
     return Row(
-        name="RedisHealthCheckCritical", severity="critical", scope="node", for_="5m", panel=f"{PANEL}/checks",
+        # for: 0s, keep_firing_for one probe: the probe judges a check from one consistent snapshot of the node, and
+        # a failed probe reports no check at all, so a failed probe cannot fire this; the critical levels it pages
+        # for are no normal cache behaviour (a command that blocked every client for 0.5 s, a user without a
+        # password). A ``for`` of one more probe (15 s) would break the minute (docs/alert-latency.md).
+        name="RedisHealthCheckCritical", severity="critical", scope="node", for_="0s", keep_firing_for=c.one_probe,
+        panel=f"{PANEL}/checks",
         expr=f"{m(c, CHECK_STATUS, CRITICAL, not_elsewhere)} == 1",
         summary="A Redis health check is critical",
         description="{{ $labels.instance }}: health check {{ $labels.check }} ({{ $labels.category }}) is "

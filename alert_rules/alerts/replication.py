@@ -35,7 +35,10 @@ def rows(c: Ctx) -> list[Row]:
 
 def shard_without_primary(c: Ctx) -> Row:
     return Row(
-        name="RedisShardWithoutPrimary", severity="critical", scope="shard", for_="1m",
+        # Two periods (three samples): a restart of the primary or a cluster failover leaves the shard without a
+        # primary for seconds; 20 s without one is an outage of its writes, paged within the minute. (A Sentinel
+        # failover takes down-after-milliseconds, 30 s by default: the killed primary's RedisDown pages too.)
+        name="RedisShardWithoutPrimary", severity="critical", scope="shard", for_=c.after(2),
         expr=f"count by ({SHARD_KEYS}) ({c.m('redis_up')} == 1) unless on ({SHARD_KEYS}) "
              f"count by ({SHARD_KEYS}) ({c.m('redis_instance_info', MASTER)})",
         summary="A Redis shard has no primary", panel="cachewatch-cluster/roles",
@@ -56,6 +59,9 @@ def shard_multiple_primaries(c: Ctx) -> Row:
 
     primary = c.series("redis_instance_info", "1x20", exported_role="master")
     return Row(
+        # 1m, outside the minute on purpose (docs/alert-latency.md lists why): a former primary that comes back
+        # stays a primary until Sentinel or the cluster demotes it, which can take 10-20 s; no fault of the matrix
+        # injects a split brain.
         name="RedisShardMultiplePrimaries", severity="critical", scope="shard", for_="1m",
         expr=f"count by ({SHARD_KEYS}) ({c.m('redis_instance_info', MASTER)}) > 1",
         summary="A Redis shard has more than one primary", panel="cachewatch-cluster/roles",

@@ -40,6 +40,7 @@ class Row:
     team: str = ""  # a rule label, for alerts whose series carry no team (fleet-wide: the fleet's owner)
     twin: str = ""  # shared by a warning/critical pair, so Alertmanager inhibits the warning
     dashboard_vars: tuple[str, ...] = ("instance",)
+    keep_firing_for: str = ""  # set with ``for_="0s"``: see rulefmt.Alert
 
     def alert(self) -> Alert:
         labels = {"team": self.team} if self.team else {}
@@ -48,7 +49,8 @@ class Row:
             labels["twin"] = self.twin
         return Alert(name=self.name, expr=self.expr, for_=self.for_, severity=self.severity, summary=self.summary,
                      description=self.description, runbook=self.name.lower(), panel=self.panel, test=self.test,
-                     labels=labels, dashboard_vars=self.dashboard_vars, runbook_text=self.runbook_text)
+                     labels=labels, dashboard_vars=self.dashboard_vars, runbook_text=self.runbook_text,
+                     keep_firing_for=self.keep_firing_for)
 
 
 @dataclass(frozen=True)
@@ -99,5 +101,11 @@ class Ctx:
         return self.spec.owner_of_fleet
 
     def after(self, evaluations: int) -> str:
-        """A ``for`` of this many scrape/evaluation periods: follows the spec's intervals (1m at 15 s × 4)."""
+        """A ``for`` of this many scrape/evaluation periods: follows the spec's intervals (40s at 10 s × 4). One
+        period means two consecutive samples agree: a single failed scrape never fires the alert."""
         return duration(evaluations * max(self.spec.intervals.scrape, self.spec.intervals.evaluation))
+
+    @property
+    def one_probe(self) -> str:
+        """One probe interval: how long a ``for: 0s`` probe alert keeps firing after one good probe."""
+        return duration(self.spec.intervals.probe)

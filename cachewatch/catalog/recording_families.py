@@ -72,4 +72,17 @@ RECORDING_FAMILIES: tuple[Family, ...] = (
          "price of a used GB-hour.", (*CLUSTER, "currency"), "currency", group="business"),
     _rec("cachewatch:cost_per_million_requests:currency", "Cost per hour / million commands processed per hour "
          "(1h rate); absent without commands.", (*CLUSTER, "currency"), "currency", group="business"),
+    # --- scale mode: fleet roll-ups across regions, evaluated by vmalert on the long-term store ----------------
+    _rec("cachewatch_fleet:slo_sli_error:ratio_rate5m", "SLI error ratio over 5m across every region.",
+         ("slo", "team"), "ratio", group="fleet"),
+    _rec("cachewatch_fleet:slo_sli_error:ratio_rate7d", "SLI error ratio over 7d across every region.",
+         ("slo", "team"), "ratio", group="fleet"),
+    _rec("cachewatch_fleet:slo_sli_error:ratio_rate28d", "SLI error ratio over 28d across every region.",
+         ("slo", "team"), "ratio", group="fleet"),
+    _rec("cachewatch_fleet:slo_sli_error:ratio_rate30d", "SLI error ratio over 30d across every region.",
+         ("slo", "team"), "ratio", group="fleet"),
+    _rec("cachewatch_fleet:slo_error_budget_remaining:ratio", "Share of the SLO's error budget left across every "
+         "region.", ("slo", "team"), "ratio", group="fleet"),
+    _rec("cachewatch_fleet:cost_per_hour:currency", "Cost per hour of the whole fleet, by team.",
+         ("team", "currency"), "currency", group="fleet"),
 )

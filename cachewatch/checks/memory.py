@@ -74,7 +74,10 @@ CHECKS: tuple[Check, ...] = (
         metrics=FromMetrics(expr="redis_memory_max_bytes{node} / (redis_total_system_memory_bytes{node} > 0)",
                             fire={"redis_memory_max_bytes": 2e9, "redis_total_system_memory_bytes": 1e9},
                             fire_value=2.0, panel="cachewatch-node/memory",
-                            quiet={"redis_memory_max_bytes": 5e8, "redis_total_system_memory_bytes": 1e9})),
+                            quiet={"redis_memory_max_bytes": 5e8, "redis_total_system_memory_bytes": 1e9},
+                            # configuration does not flap: one period (two samples) is enough for the critical
+                            alerts={WARNING: AlertAs(name="RedisMaxmemoryVsHost"),
+                                    CRITICAL: AlertAs(name="RedisMaxmemoryVsHostCritical", for_=1)})),
     row(id="mem.usage", unit="ratio", thresholds=Thresholds(warning=0.85, critical=0.95), measure=_usage,
         title="Memory is close to maxmemory under a policy that refuses writes",
         trigger="used_memory / maxmemory ≥ 0.85 / 0.95 (spec: thresholds.memory_warning_ratio / "
@@ -93,7 +96,9 @@ CHECKS: tuple[Check, ...] = (
             description="{{ $labels.instance }} uses {{ $value | humanizePercentage }} of maxmemory, under a policy "
                         "that refuses writes when it is full.",
             alerts={WARNING: AlertAs(name="RedisMemoryHigh", for_="10m", threshold="memory_warning_ratio"),
-                    CRITICAL: AlertAs(name="RedisMemoryHighCritical", for_="5m", threshold="memory_critical_ratio")})),
+                    # one period (two samples): memory under a refusing policy grows, it does not blink; at 95%
+                    # the next burst of writes fails, so this pages within the minute (docs/alert-latency.md)
+                    CRITICAL: AlertAs(name="RedisMemoryHighCritical", for_=1, threshold="memory_critical_ratio")})),
     row(id="mem.eviction_cannot_keep_up", unit="bool", thresholds=Thresholds(critical=1),
         measure=_eviction_cannot_keep_up, title="Eviction cannot keep up with writes",
         trigger="current_eviction_exceeded_time > 0",
@@ -101,7 +106,10 @@ CHECKS: tuple[Check, ...] = (
         fix="Raise maxmemory or add shards; find the write burst (commandstats) and big keys.",
         metrics=FromMetrics(expr="redis_current_eviction_exceeded_time_ms{node} > bool 0",
                             panel="cachewatch-node/evictions", fire={"redis_current_eviction_exceeded_time_ms": 250},
-                            fire_value=1, quiet={"redis_current_eviction_exceeded_time_ms": 0})),
+                            fire_value=1, quiet={"redis_current_eviction_exceeded_time_ms": 0},
+                            # two periods (three samples 10 s apart, all over maxmemory): normal eviction brings
+                            # memory back under the limit within one command; staying over for 20 s is the storm
+                            alerts={CRITICAL: AlertAs(name="RedisEvictionCannotKeepUp", for_=2)})),
     row(id="mem.eviction_rate", unit="per second", thresholds=Thresholds(warning=100 / 300, critical=100),
         measure=lambda s, p: rate(s, p, "evicted_keys"), title="Many keys are evicted",
         trigger="evicted keys per second between two checks ≥ 0.33 (100 per 5 min) / ≥ 100 (spec: "
@@ -123,7 +131,10 @@ CHECKS: tuple[Check, ...] = (
                             quiet={'redis_errors_total{err="OOM"}': "3+0"},
                             description='{{ $labels.instance }} refused {{ $value | printf "%.0f" }} writes with OOM '
                                         "in 5 minutes.",
-                            alerts={CRITICAL: AlertAs(name="RedisOomRejects", for_="1m")})),
+                            # one period: the increase needs two samples of the OOM counter (which appears with the
+                            # first OOM), then two evaluations agree; counter resets (restarts) are handled by
+                            # increase. Within the minute, both samples counted (docs/alert-latency.md).
+                            alerts={CRITICAL: AlertAs(name="RedisOomRejects", for_=1)})),
     row(id="mem.fragmentation", unit="ratio", thresholds=Thresholds(warning=1.5, critical=2.0), measure=_fragmentation,
         title="Memory is fragmented",
         trigger="mem_fragmentation_ratio ≥ 1.5 (spec: thresholds.fragmentation_ratio) / 2.0 with more than 100 MB "
@@ -147,5 +158,7 @@ CHECKS: tuple[Check, ...] = (
         metrics=FromMetrics(expr=f"(redis_mem_fragmentation_ratio{{node}} < bool {SWAP_RATIO}) and on (instance) "
                                  f"redis_memory_used_bytes{{node}} > {SWAP_MIN_BYTES}", panel="cachewatch-node/memory",
                             fire={"redis_mem_fragmentation_ratio": 0.5, "redis_memory_used_bytes": 1e9}, fire_value=1,
-                            quiet={"redis_mem_fragmentation_ratio": 1.1, "redis_memory_used_bytes": 1e9})),
+                            quiet={"redis_mem_fragmentation_ratio": 1.1, "redis_memory_used_bytes": 1e9},
+                            # two periods: RSS is sampled by Redis itself and lags a big allocation for a moment
+                            alerts={CRITICAL: AlertAs(name="RedisSwapping", for_=2)})),
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import partial
 
 from cachewatch.checks.measures import BLOCKING_COMMANDS, server_time
-from cachewatch.checks.model import Category, Check, FromMetrics, Snapshot, Thresholds, Tier
+from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier
 
 PERFORMANCE, CHEAP = Category.PERFORMANCE, Tier.CHEAP
+WARNING, CRITICAL = Severity.WARNING, Severity.CRITICAL
 RECENT_SECONDS = 60  # what "now" means for slow-log entries and latency spikes
 
 
@@ -52,7 +53,12 @@ CHECKS: tuple[Check, ...] = (
             fire={'redis_latency_spike_duration_seconds{event_name="command"}': 5,
                   'redis_latency_spike_last{event_name="command"}': "0+60"}, fire_value=5,
             quiet={'redis_latency_spike_duration_seconds{event_name="command"}': 5,
-                   'redis_latency_spike_last{event_name="command"}': "0+0"})),
+                   'redis_latency_spike_last{event_name="command"}': "0+0"},
+            # The condition holds RECENT_SECONDS after each spike, so any ``for`` below that pages one spike:
+            # at the critical level a one-second stall timed out every client of the node, which no normal cache
+            # behaviour does. One period covers a failed scrape; within the minute (docs/alert-latency.md).
+            alerts={WARNING: AlertAs(name="RedisLatencySpikes"),
+                    CRITICAL: AlertAs(name="RedisLatencySpikesCritical", for_=1)})),
     row(id="perf.eventloop_busy", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
         measure=_eventloop_busy, title="The event loop is saturated",
         trigger="instantaneous_eventloop_duration_usec × cycles per second ≥ 0.8 / ≥ 0.95 of a core (Redis 7.2+)",
@@ -63,5 +69,9 @@ CHECKS: tuple[Check, ...] = (
                             fire={"redis_instantaneous_eventloop_duration_usec": 1000,
                                   "redis_instantaneous_eventloop_cycles_per_sec": 1000}, fire_value=1,
                             quiet={"redis_instantaneous_eventloop_duration_usec": 10,
-                                   "redis_instantaneous_eventloop_cycles_per_sec": 1000})),
+                                   "redis_instantaneous_eventloop_cycles_per_sec": 1000},
+                            # Redis averages these over ~1.6 s: a burst reads as saturation for a moment. Two
+                            # periods (three samples over 20 s) is a saturated event loop, paged within the minute.
+                            alerts={WARNING: AlertAs(name="RedisEventloopBusy"),
+                                    CRITICAL: AlertAs(name="RedisEventloopBusyCritical", for_=2)})),
 )

@@ -56,7 +56,10 @@ CHECKS: tuple[Check, ...] = (
                             quiet={_labelled("redis_master_link_up", AS_REPLICA): 1},
                             description="Replica {{ $labels.instance }} has no link to its primary "
                                         "{{ $labels.master_host }}:{{ $labels.master_port }}.",
-                            alerts={CRITICAL: AlertAs(name="RedisReplicationLinkDown", for_=4)})),
+                            # Two periods (three samples): a replica reconnects within a second (replicationCron)
+                            # and a partial resync is instant, so a blip or one failed scrape never pages; 20 s
+                            # without a link is a broken replication. Within the minute (docs/alert-latency.md).
+                            alerts={CRITICAL: AlertAs(name="RedisReplicationLinkDown", for_=2)})),
     row(id="repl.ack_lag", unit="seconds", thresholds=Thresholds(warning=5, critical=30), measure=_ack_lag,
         title="A replica has not acknowledged for a while",
         trigger="the largest slaveN lag (seconds since its last ACK) ≥ 5 / ≥ 30 (spec: "

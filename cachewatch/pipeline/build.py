@@ -2,7 +2,8 @@
 
 Each part turns the spec into a ``Contribution`` (pure functions, no I/O). This module is the only place
 that knows all the parts; the files several parts feed (``prometheus.yml``, ``alertmanager.yml`` and its route
-tests, the rule files and their promtool tests, the mixin, the PrometheusRule, the runbooks) are assembled
+tests, the rule files and their promtool tests, the mixin, the PrometheusRule, the runbooks, the alert latency
+budget) are assembled
 here, every query is linted against the catalog, and the result goes to the one writer.
 """
 
@@ -16,7 +17,17 @@ from cachewatch.alert_rules.contribution import contribution as alert_rules
 from cachewatch.artifacts import Contribution, File, GeneratorError
 from cachewatch.dashboards.contribution import contribution as dashboards
 from cachewatch.exporter.contribution import contribution as exporter
-from cachewatch.pipeline import alertmanager_yml, lint, mixin, prometheus_rule, prometheus_yml, rule_files, runbooks
+from cachewatch.pipeline import (
+    alert_latency,
+    alertmanager_yml,
+    lint,
+    mixin,
+    prometheus_rule,
+    prometheus_yml,
+    rule_files,
+    runbooks,
+    scale,
+)
 from cachewatch.pipeline.writer import rendered
 from cachewatch.rulefmt import alerts_of
 from cachewatch.spec import FleetSpec
@@ -61,9 +72,12 @@ def assemble(spec: FleetSpec, contributions: list[Contribution]) -> Generated:
         *prometheus_rule.files(spec, docs),
         *mixin.files(spec, docs, boards),
         *runbooks.files(alerts_of(groups)),
+        *alert_latency.files(spec, alerts_of(groups)),
         *(File(f"dashboards/{uid}.json", board) for uid, board in boards.items()),
         *(file for c in contributions for file in c.files),
     ]
+    if spec.scale is not None:  # regions, HA pairs, long-term store, logs (scale.py)
+        files = scale.files(spec, files, contributions, groups, list(docs))
     return Generated(spec.name, tuple(files))
 
 

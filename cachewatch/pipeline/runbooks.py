@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cachewatch.artifacts import File
 from cachewatch.rulefmt import Alert, alerts_of
+
+if TYPE_CHECKING:
+    from cachewatch.spec import FleetSpec
 
 HEADER = """# Runbooks
 
@@ -30,12 +35,17 @@ def files(alerts: list[Alert]) -> list[File]:
     return [File("docs/runbooks.md", runbooks_markdown(alerts))]
 
 
+def default_spec() -> FleetSpec:
+    """The smallest valid spec, every other field at its default: what the repository's docs describe."""
+    from cachewatch.spec import Cluster, Escalation, FleetSpec, Node, Region, Team, WebhookChannel
+
+    return FleetSpec(regions=[Region(name="r", clusters=[Cluster(name="c", team="t", nodes=[
+        Node(address="127.0.0.1:6379")])])], teams=[Team(name="t", channels={"w": WebhookChannel(
+            url="http://127.0.0.1/")}, escalation=Escalation(critical=["w"]))])
+
+
 def default_runbooks() -> str:
     """docs/runbooks.md of the repository: every alert at the default thresholds, for a one-node fleet."""
     from cachewatch.alert_rules.contribution import rule_groups
-    from cachewatch.spec import Cluster, Escalation, FleetSpec, Node, Region, Team, WebhookChannel
 
-    spec = FleetSpec(regions=[Region(name="r", clusters=[Cluster(name="c", team="t", nodes=[
-        Node(address="127.0.0.1:6379")])])], teams=[Team(name="t", channels={"w": WebhookChannel(
-            url="http://127.0.0.1/")}, escalation=Escalation(critical=["w"]))])
-    return runbooks_markdown(alerts_of(rule_groups(spec)))
+    return runbooks_markdown(alerts_of(rule_groups(default_spec())))

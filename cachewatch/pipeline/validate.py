@@ -1,7 +1,9 @@
 """``cachewatch validate DIR``: each kind of generated artifact checked by its own tool, from one table.
 
 Prometheus' and Alertmanager's tools are the judges: a config they accept is a config that loads, and a
-promtool test that passes is an alert that fires (and stays silent) as designed.
+promtool test that passes is an alert that fires (and stays silent) as designed. In scale mode every regional
+config goes through promtool, and the fleet-level rules through promtool and, when the long-term store is
+VictoriaMetrics, through ``vmalert -dryRun`` (MetricsQL is not PromQL in every corner).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 import yaml
 
 from cachewatch.pipeline.alertmanager_yml import CONFIG_FILE, TESTS_FILE
-from cachewatch.pipeline.prometheus_yml import PATH as PROMETHEUS_YML
 
-INSTALL = {"promtool": "apt-get install -y prometheus", "amtool": "apt-get install -y prometheus-alertmanager"}
+INSTALL = {"promtool": "apt-get install -y prometheus", "amtool": "apt-get install -y prometheus-alertmanager",
+           "vmalert": "apt-get install -y victoria-metrics"}
 Invocation = tuple[str, list[str]]  # (what the table shows, the tool's arguments)
+GLOBAL_RULES = "global/rules/*.yml"  # scale mode's fleet-level rules
 
 
 @dataclass(frozen=True)
@@ -55,20 +58,31 @@ def _route_cases(out: Path, paths: list[Path]) -> Iterator[Invocation]:
                 *labels])
 
 
+def _vmalert_dry_run(out: Path, paths: list[Path]) -> Iterator[Invocation]:
+    """``vmalert -dryRun`` per fleet-level rule file (only where vmalert is the global ruler: its flags exist)."""
+    for rules in sorted(out.glob(GLOBAL_RULES)):
+        yield f"-dryRun {rules.relative_to(out)}", ["-dryRun", f"-rule={rules}", "-loggerLevel=ERROR"]
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
     glob: str  # under the output directory
     tool: str
     invocations: Callable[[Path, list[Path]], Iterator[Invocation]]
+    optional: bool = False  # scale mode only: no such files is no failure
 
 
 KINDS: tuple[Kind, ...] = (
     Kind("rule files", "prometheus/rules/*.yml", "promtool", _whole("check", "rules")),
     Kind("rule tests", "prometheus/tests/*.yml", "promtool", _each("test", "rules")),
-    Kind("Prometheus config", PROMETHEUS_YML, "promtool", _whole("check", "config")),
+    # prometheus/prometheus.yml, or in scale mode regions/<region>/prometheus.yml
+    Kind("Prometheus config", "**/prometheus.yml", "promtool", _whole("check", "config")),
     Kind("Alertmanager config", CONFIG_FILE, "amtool", _whole("check-config")),
     Kind("Alertmanager route tests", TESTS_FILE, "amtool", _route_cases),
+    Kind("fleet-level rule files", GLOBAL_RULES, "promtool", _whole("check", "rules"), optional=True),
+    Kind("fleet-level rule tests", "global/tests/*.yml", "promtool", _each("test", "rules"), optional=True),
+    Kind("fleet-level rules on vmalert", "global/vmalert/flags.yml", "vmalert", _vmalert_dry_run, optional=True),
 )
 
 
@@ -87,6 +101,8 @@ def checks(out: Path, kinds: tuple[Kind, ...] | list[Kind] = KINDS) -> list[Chec
     runs: list[tuple[int, str, str, list[str]]] = []
     for index, kind in enumerate(kinds):
         paths = sorted(out.glob(kind.glob))
+        if not paths and kind.optional:
+            continue
         if not paths:
             missing[index] = Check(kind.name, False, f"no {kind.glob} under {out}: run cachewatch generate first")
         runs += [(index, kind.tool, name, args) for name, args in kind.invocations(out, paths)] if paths else []

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from cachewatch.checks import CHECKS
 from cachewatch.spec import time_ranges
+from cachewatch.spec.scale import Scale, scale_problems
 from cachewatch.spec.types import Duration, Strict
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -368,9 +369,24 @@ class Business(Strict):
 
 
 class Intervals(Strict):
-    scrape: Duration = 15.0
-    scrape_timeout: Duration = 10.0
-    evaluation: Duration = 15.0
+    """How often Prometheus scrapes, probes and evaluates, and how long Alertmanager waits before a page.
+
+    The defaults are chosen so that every critical alert the fault matrix exercises reaches its receiver within
+    60 s in the worst case and 45 s typically (docs/alert-latency.md computes each alert's budget from these
+    values: sample + measurement + evaluation + ``for`` + group_wait + delivery). Each ``for`` still covers a single
+    failed scrape (a critical gauge alert holds over at least one more scrape), so the speed is not bought with
+    false pages."""
+
+    # 10 s, not Prometheus' usual 15 s: a sample and an evaluation are the two waits no ``for`` can remove, and at
+    # 15 s + 15 s a node hung in a scrape plus a ``for`` of one more scrape is already past a minute. The cost is
+    # 1.5x the scrapes: one pipelined round trip per node every 10 s, negligible for Redis and the exporter.
+    scrape: Duration = 10.0
+    # A healthy node answers a scrape in milliseconds; one that needs 5 s is down for its clients already (client
+    # timeouts are well below a second). A hung node (SIGSTOP, a blocked event loop) is reported down by the
+    # exporter just before this deadline, so the hung-node page waits for it: 10 s would cost that much more.
+    scrape_timeout: Duration = 5.0
+    # As often as the scrape: an evaluation that comes less often than the samples wastes their freshness.
+    evaluation: Duration = 10.0
 
     @model_validator(mode="after")
     def _timeout_fits(self) -> Intervals:
@@ -378,17 +394,38 @@ class Intervals(Strict):
             raise ValueError("scrape_timeout must not exceed scrape (Prometheus refuses it)")
         return self
 
-    group_wait: Duration = Field(10.0, le=30, description="critical alerts must be delivered within a minute")
+    # Critical leaves wait this long for more alerts of their group before the first notification. Prometheus
+    # sends every alert of one evaluation in one batch, so 5 s already collects a shard-wide fault into one page;
+    # warnings and info are batched for at least 30 s anyway (alert_rules/alertmanager.py TIMING).
+    group_wait: Duration = Field(5.0, le=30, description="critical alerts must be delivered within a minute: the "
+                                 "first notification of a new group waits this long")
     group_interval: Duration = 30.0
-    probe: Duration = Field(30.0, description="how often Prometheus probes each node (/probe: health checks, "
+    # 15 s, not 30 s: the replication heartbeat's critical delay is seen only by a probe that waits for it, so its
+    # page costs a probe interval plus the probe's deadline; at 30 s it could not meet the minute.
+    probe: Duration = Field(15.0, description="how often Prometheus probes each node (/probe: health checks, "
                                               "replication heartbeat)")
-    probe_timeout: Duration = Field(15.0, description="deadline of one probe (at most probe)")
+    # Above thresholds.replication_delay_critical_seconds (10 s; the spec refuses a deadline at or below it: a
+    # probe cannot measure a delay longer than its deadline), below the probe interval.
+    probe_timeout: Duration = Field(12.0, description="deadline of one probe (at most probe)")
 
     @model_validator(mode="after")
     def _probe_timeout_fits(self) -> Intervals:
         if self.probe_timeout > self.probe:
             raise ValueError("probe_timeout must not exceed probe (Prometheus refuses it)")
         return self
+
+
+class Heartbeat(Strict):
+    """The dead man's switch: ``CachewatchWatchdog`` always fires, and Alertmanager re-sends it to this webhook every
+    ``repeat_interval``. A heartbeat service (healthchecks.io, Dead Man's Snitch, Opsgenie heartbeats, a
+    PagerDuty heartbeat proxy) pages when the pings stop: a silent Prometheus, rule evaluation, Alertmanager or
+    network path is then itself detected. Without a webhook the alert still fires and is routed to a receiver
+    with no integrations, so adding one later is a one-line change."""
+
+    webhook: WebhookChannel | None = Field(None, description="where the heartbeat is posted; a URL that is itself a "
+                                           "secret (healthchecks.io's ping URL) as url_secret (Alertmanager 0.26+)")
+    repeat_interval: Duration = Field(300.0, ge=60, le=3600, description="the heartbeat's period: the service "
+                                      "should alarm after about twice this without a ping")
 
 
 class Retention(Strict):
@@ -530,6 +567,8 @@ class FleetSpec(Strict):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     business: Business = Business()
     intervals: Intervals = Intervals()
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat, description="the dead man's switch: where "
+                                 "CachewatchWatchdog is sent")
     retention: Retention = Retention()
     exporter: ExporterDeployment = ExporterDeployment()
     links: Links = Links()
@@ -537,6 +576,8 @@ class FleetSpec(Strict):
     tracing: Tracing = Tracing()
     applications: list[Application] = Field(default_factory=list)
     checks: CheckOverrides = Field(default_factory=dict, description="health-check thresholds for every cluster")
+    scale: Scale | None = Field(None, description="scale mode: a Prometheus HA pair per region, a long-term "
+                                "store, an Alertmanager cluster, a logs pipeline; unset: one prometheus.yml")
 
     def checks_for(self, cluster: Cluster) -> dict[str, CheckLevels]:
         """The health-check overrides in force for ``cluster``: the cluster's levels over the fleet's, level by
@@ -579,6 +620,7 @@ class FleetSpec(Strict):
         for team in self.teams:
             if team.escalation.escalate_to and not any(team.escalation.ack_timeout(s) for s in SEVERITIES):
                 problems.append(f"team {team.name}: escalation.escalate_to is set but no ack_timeout_* is")
+        problems += scale_problems(self)
         if self.platform_team and self.platform_team not in teams:
             problems.append(f"platform_team names unknown team {self.platform_team!r}")
         for window in self.maintenance:

@@ -31,11 +31,11 @@ def generated(spec: FleetSpec, name: str) -> dict:
     return yaml.safe_load(build(spec).texts()[name])
 
 
-def test_history_route_is_the_first_child_and_lets_every_alert_through() -> None:
+def test_history_route_is_the_first_child_and_lets_every_alert_but_the_watchdog_through() -> None:
     config = generated(load_spec(EXAMPLES["fleet"]), "alertmanager/alertmanager.yml")
     first = config["route"]["routes"][0]
-    assert first == {"receiver": HISTORY_RECEIVER, "continue": True, "group_by": ["..."], "group_wait": "0s",
-                     "group_interval": "30s", "repeat_interval": "12h"}
+    assert first == {"receiver": HISTORY_RECEIVER, "matchers": ['alertname!="CachewatchWatchdog"'], "continue": True,
+                     "group_by": ["..."], "group_wait": "0s", "group_interval": "30s", "repeat_interval": "12h"}
     assert all(route.get("continue") is False for route in config["route"]["routes"][1:])
     [history] = [r for r in config["receivers"] if r["name"] == HISTORY_RECEIVER]
     assert history["webhook_configs"] == [{

@@ -131,18 +131,22 @@ def test_route_tests_cover_every_team_severity_maintenance_cluster_and_fallback(
     assert {"sessions-eu-west", "catalog-eu-west"} <= clusters
     fallback = [c for c in cases if "team" not in c["labels"]]
     assert fallback == [{"labels": {"alertname": "RedisExporterDown", "severity": "critical"},
-                         "receivers": [HISTORY_RECEIVER, "platform-warning"]}]  # fleet.py's platform_team
+                         "receivers": [HISTORY_RECEIVER, "platform-warning"]},  # fleet.py's platform_team
+                        {"labels": {"alertname": "CachewatchWatchdog", "severity": "none"},
+                         "receivers": ["cachewatch-heartbeat"]}]  # the dead man's switch: test_watchdog.py
     commerce_info = next(c for c in cases
                          if c["labels"].get("team") == "commerce" and c["labels"]["severity"] == "info")
     assert commerce_info["receivers"] == [HISTORY_RECEIVER, NULL_RECEIVER]  # no info channel: deliberately silent
-    assert all(c["receivers"][0] == HISTORY_RECEIVER for c in cases)  # the lifecycle's first route, continue: true
+    # the lifecycle's first route, continue: true, takes every alert but the Watchdog
+    assert all(c["receivers"][0] == HISTORY_RECEIVER for c in cases if c is not fallback[-1])
 
 
 def test_a_teamless_alert_still_pages_the_platform_team_behind_the_history_route(fleet: FleetSpec) -> None:
-    """Alertmanager uses the root's receiver only when no child matched; the history route matches everything,
-    so the fallback is also the last child."""
+    """Alertmanager uses the root's receiver only when no child matched; the history route matches everything but
+    the Watchdog, so the fallback is also the last child."""
     routes = alertmanager_config(fleet)["route"]["routes"]
-    assert routes[0]["receiver"] == HISTORY_RECEIVER and routes[0]["continue"] is True and "matchers" not in routes[0]
+    assert routes[0]["receiver"] == HISTORY_RECEIVER and routes[0]["continue"] is True
+    assert routes[0]["matchers"] == ['alertname!="CachewatchWatchdog"']
     assert routes[-1] == {"receiver": "platform-warning", "continue": False}
 
 

@@ -154,7 +154,7 @@ def test_alert_labels_links_and_texts(example: Path) -> None:
         assert rule.runbook == rule.name.lower() and rule.panel == "cachewatch-slo/burn-rate"
         assert rule.dashboard_vars == ("slo",) and "{{" not in rule.summary and "{{ $labels.slo }}" in rule.description
         assert "$value" not in rule.description and rule.runbook_text
-    fleet_errors = [a for a in alerts_of(slo.groups(spec)) if a.labels["slo"] == "fleet-errors"]
+    fleet_errors = [a for a in alerts_of(slo.groups(spec)) if a.labels["slo"] == "cache-errors"]
     assert all(a.labels["scope"] == "fleet" and a.labels["team"] == "platform" for a in fleet_errors)
 
 
@@ -186,7 +186,7 @@ def test_unreachable_window_pairs_are_left_out() -> None:
     """At 90% a 28d page at 13.44x would need an error ratio of 1.344: only the 5.6x pair remains."""
     spec = load_spec(EXAMPLES[0])
     crit = next(a for a in alerts_of(slo.groups(spec))
-                if a.labels["slo"] == "catalog-hit-ratio" and a.severity == "critical")
+                if a.labels["slo"] == "cache-hit-ratio" and a.severity == "critical")
     assert "> 13.44" not in crit.expr and "/ 0.1 > 5.6" in crit.expr and crit.for_ == "15m"
     loose = fleet(SLO(name="loose", kind="hit_ratio", objective=50))
     assert [a.severity for a in alerts_of(slo.groups(loose))] == ["warning"]

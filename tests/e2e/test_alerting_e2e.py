@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cachewatch.local_redis import free_port, require_binary, start_redis, start_replica
+from cachewatch.promql import NOT_WATCHDOG, WATCHDOG
 from cachewatch.spec import (
     Cluster,
     Escalation,
@@ -141,7 +142,9 @@ def test_killed_primary_pages_its_team_within_a_minute_and_raises_the_replicatio
     both_up = wait_for(lambda: len(query(prom, 'redis_up{job="redis"} == 1')) == 2, 40)
     assert both_up, stack["log"].read_text()[-3000:]
     time.sleep(10)  # let every rule evaluate on the healthy fleet
-    assert query(prom, "ALERTS") == [], "alerts on a healthy fleet"
+    assert query(prom, f"ALERTS{{{NOT_WATCHDOG}}}") == [], "alerts on a healthy fleet"
+    # the dead man's switch fires from the start, and only the heartbeat receiver (no integration here) gets it
+    assert query(prom, f'ALERTS{{{WATCHDOG}, alertstate="firing"}}'), "the Watchdog does not fire"
     assert hook.received == []
 
     killed = time.monotonic()

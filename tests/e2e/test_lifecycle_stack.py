@@ -38,7 +38,7 @@ import yaml
 
 from cachewatch.dashboards.generate import dashboards
 from cachewatch.local_redis import free_port
-from cachewatch.promql import ALERTS_JOB, HISTORY_RECEIVER
+from cachewatch.promql import ALERTS_JOB, HISTORY_RECEIVER, NOT_WATCHDOG
 from cachewatch.spec import FleetSpec, load_spec
 from tests.support.alertmanager_process import AlertmanagerCluster, running_alertmanager_cluster
 from tests.support.prometheus_process import running_prometheus
@@ -303,7 +303,9 @@ def alertmanager_config(generated: Path) -> dict:
     route = next(r for r in config["route"]["routes"] if r["receiver"] == HISTORY_RECEIVER)
     receiver = next(r for r in config["receivers"] if r["name"] == HISTORY_RECEIVER)
     assert config["route"]["routes"][0] is route, "the history route must be the root's first child"
-    assert route["continue"] is True and route["group_by"] == ["..."] and "matchers" not in route, route
+    # every alert but the dead man's switch (always firing: the pipeline's pulse, never an episode)
+    assert route["continue"] is True and route["group_by"] == ["..."], route
+    assert route["matchers"] == [NOT_WATCHDOG], route
     hook = receiver["webhook_configs"][0]
     assert hook["send_resolved"] is True and hook["max_alerts"] == 0, receiver
     return {"route": {"receiver": "null", "group_by": ["..."], "routes": [route | SHORT_TIMERS]},

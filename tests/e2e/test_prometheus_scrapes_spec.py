@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Histogram, start_http_server
 
 from cachewatch.local_redis import free_port
 from cachewatch.pipeline.prometheus_yml import run_flags
-from cachewatch.promql import APPS_JOB
+from cachewatch.promql import APPS_JOB, duration
 from cachewatch.spec import Application, ExporterDeployment, FleetSpec, Intervals, load_spec
 from tests.support.exporter_process import start_exporter
 from tests.support.paths import EXAMPLES
@@ -64,7 +64,7 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
         url = urlsplit(target["scrapeUrl"])
         assert target["labels"] == {"job": "redis-probe", "instance": instance, "module": module, **want[instance]}
         assert (url.netloc, url.path, target["scrapeInterval"], target["scrapeTimeout"]) == (
-            exporter, "/probe", "30s", "15s")
+            exporter, "/probe", duration(spec.intervals.probe), duration(spec.intervals.probe_timeout))
         assert {k: v[0] for k, v in parse_qs(url.query).items()} == {
             "target": target_url(spec, instance), "module": module, "kind": "cache",
             **({"auth_module": "prod"} if tls else {})}

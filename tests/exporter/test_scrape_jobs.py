@@ -57,7 +57,7 @@ COMMENT = """\
 Job "redis": every node (3) is a static target scraped through the exporter's multi-target route
 /scrape?target=redis://host:port (rediss:// for TLS clusters)&auth_module=NAME (clusters that set one).
 instance = host:port; labels region, cluster, shard, role, team come from the spec.
-Job "redis-probe": the same targets probed every 30s (timeout 15s) through /probe?module=health
+Job "redis-probe": the same targets probed every 15s (timeout 12s) through /probe?module=health
 (health state and checks), and through /probe?module=replication on the primaries with replicas (1)
 for the heartbeat delay per replica; &kind=cache|store from the cluster; the label module tells the two apart.
 {sharding}
@@ -95,11 +95,11 @@ def test_several_exporters_shard_the_targets_and_relabel_the_job_back() -> None:
     assert exporter["static_configs"] == [{"targets": ["a:9121", "b:9121"]}]
 
 
-def test_the_probe_job_probes_every_node_every_30s_with_the_health_module() -> None:
+def test_the_probe_job_probes_every_node_every_15s_with_the_health_module() -> None:
     probe = by_name(ONE_EXPORTER)[PROBE_JOB]
     assert list(probe) == ["job_name", "scrape_interval", "scrape_timeout", "metrics_path", "params",
                            "static_configs", "relabel_configs"]
-    assert (probe["scrape_interval"], probe["scrape_timeout"], probe["metrics_path"]) == ("30s", "15s", PROBE_PATH)
+    assert (probe["scrape_interval"], probe["scrape_timeout"], probe["metrics_path"]) == ("15s", "12s", PROBE_PATH)
     assert probe["params"] == {"module": ["health"]}
     # the same targets and labels as the redis job, and each cluster's kind for the checks
     assert same(probe["static_configs"], TARGETS.replace("}", ", __param_kind: cache}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import get_args
 
-from cachewatch.alert_rules import alerts, business, node_records, slo
+from cachewatch.alert_rules import alerts, business, global_rules, node_records, slo
 from cachewatch.catalog import CATALOG, MetricType, Source, family
 from cachewatch.exporter.collect import FIELD_FAMILIES
 from cachewatch.exporter.exposition import MetricSet
@@ -44,13 +44,21 @@ def _every_slo_window(spec: FleetSpec) -> FleetSpec:
 
 
 def _recorded(spec: FleetSpec) -> set[str]:
-    return {rule.record for source in RULE_SOURCES for group in source(spec) for rule in group.rules
+    sources = (*RULE_SOURCES, global_rules.groups) if spec.scale else RULE_SOURCES
+    return {rule.record for source in sources for group in source(spec) for rule in group.rules
             if isinstance(rule, Record)}
+
+
+def _scale_mode_with_prices() -> FleetSpec:
+    """examples/regions.py (scale mode: the fleet roll-ups) with prices, so the cost roll-up is written too."""
+    spec = load_spec(ROOT / "examples" / "regions.py")
+    return FleetSpec.model_validate({**spec.model_dump(), "business": {"cost_per_gb_hour": 0.01}})
 
 
 def test_every_recording_family_is_written_by_a_generated_rule() -> None:
     specs = [load_spec(path) for path in EXAMPLES.values()]
-    written = set().union(*(_recorded(spec) for spec in [*specs, _every_slo_window(specs[0])]))
+    written = set().union(*(_recorded(spec) for spec in [*specs, _every_slo_window(specs[0]),
+                                                          _every_slo_window(_scale_mode_with_prices())]))
     declared = {name for name, fam in CATALOG.items() if fam.source is Source.RECORDING}
     assert declared - written == set(), "documented in the catalog, but no rule writes them"
     assert written - declared == set(), "written by a rule, but missing from the catalog"

@@ -26,7 +26,7 @@ def test_a_tiny_spec_is_valid_on_defaults(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(TINY))
     spec = load_spec(path)
     assert spec.thresholds.memory_warning_ratio == 0.85
-    assert spec.intervals.scrape == 15 and spec.retention.metrics_days == 90 and spec.retention.logs_days == 30
+    assert spec.intervals.scrape == 10 and spec.retention.metrics_days == 90 and spec.retention.logs_days == 30
     assert spec.owner_of_fleet == "ops"
     assert spec.tracing.sample_ratio == 0.01 and spec.tracing.slow_threshold == 0.01
     assert spec.tracing.otlp_endpoint == "http://127.0.0.1:4318" and spec.tracing.otlp_protocol == "http/protobuf"

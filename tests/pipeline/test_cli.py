@@ -79,12 +79,12 @@ def test_generate_check_passes_on_a_fresh_tree_and_fails_with_a_diff_on_a_stale_
     assert cachewatch("generate", spec, "--out", str(out)).returncode == 0
     fresh = cachewatch("generate", spec, "--out", str(out), "--check")
     assert fresh.returncode == 0 and "up to date" in fresh.stdout, fresh.stderr
-    rules = out / "prometheus" / "rules" / "checks-network.yml"  # RedisDown: for 15s
-    rules.write_text(rules.read_text().replace("for: 15s", "for: 16s", 1))
+    rules = out / "prometheus" / "rules" / "checks-network.yml"  # RedisDown: for 10s
+    rules.write_text(rules.read_text().replace("for: 10s", "for: 11s", 1))
     stale = cachewatch("generate", spec, "--out", str(out), "--check")
     assert stale.returncode == 1
-    assert "-    for: 16s\n" in stale.stdout and "+    for: 15s\n" in stale.stdout
-    assert "is not what" in stale.stderr and rules.read_text().count("for: 16s") == 1  # --check writes nothing
+    assert "-    for: 11s\n" in stale.stdout and "+    for: 10s\n" in stale.stdout
+    assert "is not what" in stale.stderr and rules.read_text().count("for: 11s") == 1  # --check writes nothing
 
 
 def test_a_bad_spec_is_one_line_per_problem_and_exit_2(tmp_path) -> None:

@@ -65,7 +65,7 @@ def test_one_static_target_per_node_with_its_labels(example: str) -> None:
     clusters = {c.name: c for _, c in spec.clusters}
     assert all(s["labels"].get("__param_auth_module") == clusters[s["labels"]["cluster"]].auth_module
                for s in jobs[0]["static_configs"])
-    assert config["global"] == {"scrape_interval": "15s", "scrape_timeout": "10s", "evaluation_interval": "15s",
+    assert config["global"] == {"scrape_interval": "10s", "scrape_timeout": "5s", "evaluation_interval": "10s",
                                 "external_labels": {"fleet": spec.name}}
     written = [rel.removeprefix("prometheus/") for rel in build(spec).texts() if rel.startswith("prometheus/rules/")]
     assert config["rule_files"] == written and "rules/health.yml" in written

@@ -98,7 +98,7 @@
           {
             alert: "RedisShardWithoutPrimary",
             expr: "count by (region, cluster, shard, team) (redis_up{job=\"redis\"} == 1) unless on (region, cluster, shard, team) count by (region, cluster, shard, team) (redis_instance_info{job=\"redis\", exported_role=\"master\"})",
-            "for": "1m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "shard",
@@ -289,7 +289,8 @@
           {
             alert: "RedisReplicationDelayHighCritical",
             expr: "redis_replication_probe_delay_seconds{job=\"redis-probe\"} > 10",
-            "for": "2m",
+            "for": "0s",
+            keep_firing_for: "15s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -305,7 +306,8 @@
           {
             alert: "RedisHealthCheckCritical",
             expr: "redis_health_check_status{job=\"redis-probe\", severity=\"critical\", check!~\"cfg[.]eviction_policy|mem[.]eviction_cannot_keep_up|mem[.]eviction_rate|mem[.]fragmentation|mem[.]maxmemory_unset|mem[.]maxmemory_vs_host|mem[.]oom_rejects|mem[.]swapping|mem[.]usage|net[.]cluster_slots_fail|net[.]cluster_state|net[.]connect|net[.]loading|net[.]maxclients|net[.]rejected_connections|perf[.]eventloop_busy|perf[.]latency_spikes|pers[.]aof_failed|pers[.]bgsave_failed|repl[.]ack_lag|repl[.]full_sync|repl[.]lag_bytes|repl[.]link_down|repl[.]replica_not_online\"} == 1",
-            "for": "5m",
+            "for": "0s",
+            keep_firing_for: "15s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -325,7 +327,7 @@
           {
             alert: "RedisExporterDown",
             expr: "up{job=\"cachewatch-exporter\"} == 0",
-            "for": "1m",
+            "for": "10s",
             labels: {
               severity: "critical",
               team: "platform",
@@ -341,7 +343,7 @@
           {
             alert: "RedisTargetsAbsent",
             expr: "absent(up{job=\"redis\"})",
-            "for": "5m",
+            "for": "30s",
             labels: {
               severity: "critical",
               team: "platform",
@@ -425,7 +427,7 @@
           {
             alert: "RedisMaxmemoryVsHostCritical",
             expr: "(redis_memory_max_bytes{job=\"redis\"} / (redis_total_system_memory_bytes{job=\"redis\"} > 0)) >= 1",
-            "for": "5m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -459,7 +461,7 @@
           {
             alert: "RedisMemoryHighCritical",
             expr: "(redis_memory_used_bytes{job=\"redis\"} / (redis_memory_max_bytes{job=\"redis\"} > 0) and on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=\"noeviction\"} or on (instance) (redis_instance_info{job=\"redis\", maxmemory_policy=~\"volatile-.*\"} and on (instance) sum by (instance) (redis_db_keys_expiring{job=\"redis\"}) < 0.1 * sum by (instance) (redis_db_keys{job=\"redis\"})))) >= 0.95",
-            "for": "5m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -476,7 +478,7 @@
           {
             alert: "RedisEvictionCannotKeepUp",
             expr: "(redis_current_eviction_exceeded_time_ms{job=\"redis\"} > bool 0) >= 1",
-            "for": "5m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -508,7 +510,7 @@
           {
             alert: "RedisOomRejects",
             expr: "(increase(redis_errors_total{job=\"redis\", err=\"OOM\"}[5m])) >= 1",
-            "for": "1m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -540,7 +542,7 @@
           {
             alert: "RedisSwapping",
             expr: "((redis_mem_fragmentation_ratio{job=\"redis\"} < bool 0.9) and on (instance) redis_memory_used_bytes{job=\"redis\"} > 104857600) >= 1",
-            "for": "5m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -561,7 +563,7 @@
           {
             alert: "RedisReplicationLinkDown",
             expr: "(redis_master_link_up{job=\"redis\"} == bool 0) >= 1",
-            "for": "1m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -646,7 +648,7 @@
           {
             alert: "RedisDown",
             expr: "(redis_up{job=\"redis\"} == bool 0) >= 1",
-            "for": "15s",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -679,7 +681,7 @@
           {
             alert: "RedisConnectionsHighCritical",
             expr: "(redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.95",
-            "for": "2m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -728,7 +730,7 @@
           {
             alert: "RedisClusterStateNotOk",
             expr: "(redis_cluster_state{job=\"redis\"} == bool 0) >= 1",
-            "for": "2m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "cluster",
@@ -744,7 +746,7 @@
           {
             alert: "RedisClusterSlotsFail",
             expr: "(redis_cluster_slots_fail{job=\"redis\"}) >= 1",
-            "for": "2m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "cluster",
@@ -782,7 +784,7 @@
           {
             alert: "RedisLatencySpikesCritical",
             expr: "(max without (event_name) (redis_latency_spike_duration_seconds{job=\"redis\"} and (time() - redis_latency_spike_last{job=\"redis\"}) < 60)) >= 1",
-            "for": "5m",
+            "for": "10s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -816,7 +818,7 @@
           {
             alert: "RedisEventloopBusyCritical",
             expr: "(redis_instantaneous_eventloop_duration_usec{job=\"redis\"} * redis_instantaneous_eventloop_cycles_per_sec{job=\"redis\"} / 1e6) >= 0.95",
-            "for": "5m",
+            "for": "20s",
             labels: {
               severity: "critical",
               scope: "node",
@@ -886,6 +888,25 @@
               description: "{{ $labels.instance }} uses maxmemory-policy noeviction: writes fail when memory is full.",
               runbook_url: $._config.runbookBaseUrl + "#redisnoevictionpolicy",
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-security?viewPanel=3&var-instance={{ $labels.instance }}",
+            },
+          },
+        ],
+      },
+      {
+        name: "cachewatch-watchdog",
+        rules: [
+          {
+            alert: "CachewatchWatchdog",
+            expr: "vector(1)",
+            "for": "0s",
+            labels: {
+              severity: "none",
+            },
+            annotations: {
+              summary: "The alerting pipeline is alive",
+              description: "Always firing: the heartbeat receiver expects this notification every repeat interval, and its absence means Prometheus, Alertmanager or the path between them is down.",
+              runbook_url: $._config.runbookBaseUrl + "#cachewatchwatchdog",
+              dashboard_url: $._config.grafanaUrl + "/d/cachewatch-fleet?viewPanel=1",
             },
           },
         ],

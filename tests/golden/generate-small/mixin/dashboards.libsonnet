@@ -100,7 +100,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -279,7 +279,7 @@
           id: 102,
           targets: [
             {
-              expr: "sum by (alertname, severity, cluster) (ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"})",
+              expr: "sum by (alertname, severity, cluster) (ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"})",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -932,7 +932,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -2389,7 +2389,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -2987,7 +2987,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -2998,7 +2998,7 @@
       },
       uid: "cachewatch-health",
       title: "Cachewatch / Health",
-      description: "Active probes of the selected nodes (job redis-probe, every 30 s): health state, checks that do not pass by category (docs/checks.md), probe phases, replication delay by heartbeat.",
+      description: "Active probes of the selected nodes (job redis-probe, every 15 s): health state, checks that do not pass by category (docs/checks.md), probe phases, replication delay by heartbeat.",
       tags: [
         "cachewatch",
         "small",
@@ -4349,7 +4349,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -4910,7 +4910,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -5059,6 +5059,65 @@
           id: 101,
           targets: [
             {
+              expr: "1 - cachewatch:slo_period_burn_rate:ratio{slo=~\"$slo\"} * on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{slo}}",
+              refId: "A",
+            },
+            {
+              expr: "cachewatch:slo_objective:ratio{slo=~\"$slo\"}",
+              datasource: {
+                type: "prometheus",
+                uid: "${datasource}",
+              },
+              legendFormat: "{{slo}} objective",
+              refId: "B",
+            },
+          ],
+          title: "SLI over the SLO window",
+          description: "Share of good events over each SLO's window (hit ratio: hits; latency: calls within the threshold; error rate: calls that succeed; availability: node-time up), beside its objective.",
+          transparent: false,
+          datasource: {
+            type: "prometheus",
+            uid: "${datasource}",
+          },
+          gridPos: {
+            h: 8,
+            w: 12,
+            x: 12,
+            y: 1,
+          },
+          repeatDirection: "h",
+          options: {
+            graphMode: "area",
+            colorMode: "value",
+            justifyMode: "auto",
+            textMode: "auto",
+            wideLayout: true,
+            showPercentChange: false,
+            reduceOptions: {
+              calcs: [
+                "lastNotNull",
+              ],
+            },
+            percentChangeColorMode: "standard",
+            orientation: "auto",
+          },
+          fieldConfig: {
+            defaults: {
+              unit: "percentunit",
+            },
+            overrides: [],
+          },
+        },
+        {
+          type: "stat",
+          id: 102,
+          targets: [
+            {
               expr: "cachewatch:slo_error_budget_remaining:ratio{slo=~\"$slo\"}",
               datasource: {
                 type: "prometheus",
@@ -5078,8 +5137,8 @@
           gridPos: {
             h: 8,
             w: 12,
-            x: 12,
-            y: 1,
+            x: 0,
+            y: 9,
           },
           repeatDirection: "h",
           options: {
@@ -5123,7 +5182,7 @@
         },
         {
           type: "timeseries",
-          id: 102,
+          id: 103,
           targets: [
             {
               expr: "cachewatch:slo_sli_events:rate5m{slo=~\"$slo\"}",
@@ -5154,7 +5213,7 @@
           gridPos: {
             h: 8,
             w: 12,
-            x: 0,
+            x: 12,
             y: 9,
           },
           repeatDirection: "h",
@@ -5181,7 +5240,7 @@
         {
           type: "row",
           collapsed: false,
-          id: 103,
+          id: 104,
           panels: [],
           title: "SLA and cost",
           gridPos: {
@@ -5193,7 +5252,7 @@
         },
         {
           type: "timeseries",
-          id: 104,
+          id: 105,
           targets: [
             {
               expr: "cachewatch:sla_compliance:percent{region=~\"$region\", cluster=~\"$cluster\"}",
@@ -5258,7 +5317,7 @@
         },
         {
           type: "timeseries",
-          id: 105,
+          id: 106,
           targets: [
             {
               expr: "cachewatch:cost_per_gb_hour:currency{region=~\"$region\", cluster=~\"$cluster\"}",
@@ -5306,7 +5365,7 @@
         },
         {
           type: "timeseries",
-          id: 106,
+          id: 107,
           targets: [
             {
               expr: "cachewatch:cost_per_million_requests:currency{region=~\"$region\", cluster=~\"$cluster\"}",
@@ -5469,7 +5528,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -5853,7 +5912,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
@@ -6386,7 +6445,7 @@
             hide: false,
             builtIn: 0,
             placement: "inControlsMenu",
-            expr: "ALERTS{alertstate=\"firing\", region=~\"$region|\", cluster=~\"$cluster|\"}",
+            expr: "ALERTS{alertstate=\"firing\", alertname!=\"CachewatchWatchdog\", region=~\"$region|\", cluster=~\"$cluster|\"}",
             textFormat: "{{alertname}} {{severity}} {{instance}}",
             titleFormat: "{{alertname}}",
             tagKeys: "severity,instance",
