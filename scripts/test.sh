@@ -25,9 +25,14 @@ echo "==> ruff check ."
 ruff_rc=0
 .venv/bin/ruff check . || ruff_rc=$?
 
-echo "==> python -m pytest $*"
+# A temp root of this run's own: pytest's shared /tmp/pytest-of-<user> is cleaned by whichever session ends
+# first (retention policy "none"), which would pull the files from under a second run on the same machine.
+basetemp="$(mktemp -d -t cachewatch-tests-XXXXXX)"
+trap 'rm -rf "$basetemp"' EXIT
+
+echo "==> python -m pytest $* (temp files under $basetemp, removed at the end)"
 pytest_rc=0
-.venv/bin/python -m pytest "$@" || pytest_rc=$?
+.venv/bin/python -m pytest --basetemp="$basetemp/t" "$@" || pytest_rc=$?
 
 if ((pytest_rc == 5)); then
     echo "ERROR: pytest collected no tests (exit code 5); treating this as a failure" >&2
