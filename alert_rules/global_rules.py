@@ -6,8 +6,9 @@ WAN outage would blind it. What only the global store can answer is evaluated he
 - roll-ups of the regional ``cachewatch:*`` SLO and cost series across regions (``cachewatch_fleet:*``). Each one
   reads the regional series directly, never another roll-up: vmalert sees a result it wrote only after the store's
   visibility delay, so a chained rule would lag;
-- ``CachewatchRegionSilent`` per region: no ``up`` sample of the region reached the store for 2 minutes. A dead
-  Prometheus pair cannot page about itself, and a cut WAN link hides the region from every fleet view;
+- ``CachewatchRegionSilent`` per region: no ``up`` sample of the region reached the store for 12 scrape intervals
+  (2 minutes at the default 10 s). A dead Prometheus pair cannot page about itself, and a cut WAN link hides the
+  region from every fleet view;
 - the Watchdog again: its heartbeat proves the global rule path (ruler, store, Alertmanager) alive, as the
   regional ones prove theirs.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from cachewatch.alert_rules import business, slo, watchdog
-from cachewatch.promql import num
+from cachewatch.promql import duration, num
 from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series
 from cachewatch.spec.model import SLO, FleetSpec
 
@@ -31,7 +32,10 @@ FLEET_COST = f"{FLEET}:cost_per_hour:currency"
 REGION_SILENT = "CachewatchRegionSilent"
 # Fleet views need no 10 s resolution, and a month-long sum_over_time is the heaviest query the store answers.
 ROLLUP_EVERY = "1m"
-SILENT_AFTER, SILENT_FOR = "2m", "1m"  # no sample for this long, held this long: ~3 min, on a store 30 s behind
+# A region is silent after this many scrape intervals without an ``up`` sample in the store, held for this many
+# evaluation intervals: 2 min + 1 min at the default 10 s (~3.5 min on a store 30 s behind). In scrape intervals,
+# not minutes: twelve missed scrapes are an outage at any interval, and a spec with fast intervals gets a fast alert.
+SILENT_SCRAPES, SILENT_EVALUATIONS = 12, 6
 
 
 def _budget(objective: float) -> str:
@@ -66,27 +70,42 @@ def cost_rollups(spec: FleetSpec) -> list[RuleGroup]:
         Record(FLEET_COST, f"sum by (team, currency) ({business.COST})"),))]
 
 
-def region_silent(region: str, others: list[str]) -> Alert:
-    """Fires when no ``up`` sample of ``region`` reached the store for SILENT_AFTER."""
+def silent_after(spec: FleetSpec) -> str:
+    """How long a region may send no ``up`` sample before it counts as silent."""
+    return duration(SILENT_SCRAPES * spec.intervals.scrape)
+
+
+def region_silent(spec: FleetSpec, region: str, others: list[str]) -> Alert:
+    """Fires when no ``up`` sample of ``region`` reached the store for ``silent_after``. The test stops the region
+    after a few scrapes and evaluates once the window and the ``for`` have passed; the quiet case keeps every region
+    scraping until then."""
+    scrape, after = spec.intervals.scrape, silent_after(spec)
+    hold = SILENT_EVALUATIONS * spec.intervals.evaluation
+    stop_after = 5  # scrapes the silent region still sends in the fire case
+    eval_at = (stop_after + SILENT_SCRAPES + 2) * scrape + hold
+    samples = int(eval_at // scrape) + 1
     return Alert(
-        name=REGION_SILENT, expr=f'absent_over_time(up{{region="{region}"}}[{SILENT_AFTER}])', for_=SILENT_FOR,
-        severity="critical", labels={"region": region},  # one rule per region: promtool refuses twins
+        name=REGION_SILENT, expr=f'absent_over_time(up{{region="{region}"}}[{after}])', for_=duration(hold),
+        # One rule per region (promtool refuses twins); the team label pages the fleet's owner on its critical route,
+        # as the regional fleet alerts do (without it the alert would fall to the platform's warning fallback).
+        severity="critical", labels={"region": region, "team": spec.owner_of_fleet},
         summary="A region's metrics stopped reaching the long-term store",
-        description="No sample of region {{ $labels.region }} reached the long-term store for " + SILENT_AFTER
+        description="No sample of region {{ $labels.region }} reached the long-term store for " + after
                     + ": its Prometheus pair is down or cut off, and its own pages may be silent too.",
         runbook=REGION_SILENT.lower(), panel="cachewatch-fleet/up", dashboard_vars=("region",),
         runbook_text="Check the region's Prometheus pair (both replicas up, prometheus_remote_storage_"
                      "samples_failed_total and _pending_samples flat) and the WAN path to the store. While it "
                      "lasts the region may page on its own (its rules run locally), but nothing global sees it. "
                      "Remote write retries for about 2 h without loss; the 35-day local retention holds the rest.",
-        test=AlertTest(fire=tuple(Series(f'up{{region="{r}"}}', "1x30") for r in others),
-                       quiet=tuple(Series(f'up{{region="{r}"}}', "1x30") for r in [region, *others]),
-                       exp_labels={"region": region}, eval_time="5m"))
+        test=AlertTest(fire=(Series(f'up{{region="{region}"}}', f"1x{stop_after}"),
+                             *(Series(f'up{{region="{r}"}}', f"1x{samples}") for r in others)),
+                       quiet=tuple(Series(f'up{{region="{r}"}}', f"1x{samples}") for r in [region, *others]),
+                       exp_labels={"region": region}, eval_time=duration(eval_at), interval=duration(scrape)))
 
 
 def meta_group(spec: FleetSpec) -> RuleGroup:
     names = [r.name for r in spec.regions]
-    alerts = [region_silent(name, [n for n in names if n != name]) for name in names]
+    alerts = [region_silent(spec, name, [n for n in names if n != name]) for name in names]
     return RuleGroup(name="cachewatch-fleet-meta", file=META_FILE, rules=(*alerts, watchdog.watchdog()))
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from math import ceil
 
+from cachewatch import latency_ladder as ladder
 from cachewatch.artifacts import GeneratorError
 from cachewatch.promql import REDIS, duration, matchers, num
 from cachewatch.rulefmt import Alert, AlertTest, Record, RuleGroup, Series, Severity
@@ -48,6 +49,7 @@ WHO = "{{ $labels.slo }} (team {{ $labels.team }})"  # the SLO in an alert's des
 BLOCKING_COMMANDS = ("blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
                      "xread", "xreadgroup", "wait", "waitaof", "subscribe", "psubscribe", "ssubscribe", "monitor",
                      "sync", "psync")
+LOGIN_COMMANDS = ("auth", "hello")  # not in the error SLI: their failures are wrong credentials, not the cache
 TEST_NODE = f'{REDIS},instance="10.9.9.8:6379"'
 
 
@@ -111,11 +113,12 @@ def _sel(slo: SLO, *extra: str) -> str:
 
 # --- SLIs: (bad events/s, all events/s) over 5m per kind --------------------------------------------------
 def latency_bucket_usec(slo: SLO) -> int:
-    """The largest power-of-two LATENCY HISTOGRAM bucket ≤ the threshold: a call counted good surely was fast."""
+    """The largest LATENCY HISTOGRAM bucket ≤ the threshold, as Redis spells it (1, 2, 4, 8, 16, 33, 66, 132, …;
+    cachewatch/latency_ladder.py): a call counted good surely was fast."""
     usec = int(Decimal(repr(slo.latency_threshold_seconds)) * 1_000_000)
     if usec < 1:
         raise GeneratorError(f"slo {slo.name}: latency_threshold_seconds below 1µs passed the spec's validation")
-    return 1 << (usec.bit_length() - 1)
+    return ladder.at_or_below(usec)
 
 
 def _go_float(n: int) -> str:
@@ -125,14 +128,15 @@ def _go_float(n: int) -> str:
 
 
 def le_matcher(top: int) -> str:
-    """Every bucket up to ``top`` in each spelling in use: ours (1024), Prometheus 3 (1024.0), Go (1.048576e+06).
+    """Every Redis bucket up to ``top`` in each spelling in use: ours (1056), Prometheus 3 (1056.0), Go
+    (1.08213e+06).
 
-    Redis reports only non-empty buckets, so the bound ``top`` itself may be missing for a command; the SLI
-    takes the largest bucket present ≤ ``top`` per node and command, whose cumulative count is the same.
+    Redis reports only a command's non-empty range, so the bound ``top`` itself may be missing for a command; the
+    SLI takes the largest bucket present ≤ ``top`` per node and command, whose cumulative count is the same.
     """
-    powers = [1 << k for k in range(top.bit_length())]
-    spellings = ["(" + "|".join(map(str, powers)) + ")(\\.0)?"]
-    spellings += [_go_float(p).replace(".", "\\.").replace("+", "\\+") for p in powers if p >= 10**6]
+    bounds = ladder.up_to(top)
+    spellings = ["(" + "|".join(map(str, bounds)) + ")(\\.0)?"]
+    spellings += [_go_float(b).replace(".", "\\.").replace("+", "\\+") for b in bounds if b >= 10**6]
     return 'le=~"' + "|".join(spellings).replace("\\", "\\\\") + '"'
 
 
@@ -156,10 +160,13 @@ def _latency(slo: SLO) -> tuple[str, str]:
 
 
 def _error_rate(slo: SLO) -> tuple[str, str]:
-    """INFO commandstats: failed and rejected calls over calls that ran plus calls rejected before running."""
-    failed = f"(sum(rate(redis_commands_failed_calls_total{_sel(slo)}[5m])) or vector(0))"
-    rejected = f"(sum(rate(redis_commands_rejected_calls_total{_sel(slo)}[5m])) or vector(0))"
-    calls = f"sum(rate(redis_commands_total{_sel(slo)}[5m]))"
+    """INFO commandstats: failed and rejected calls over calls that ran plus calls rejected before running. Logins
+    are left out: a client guessing passwords fails AUTH by the thousand without any user's command failing
+    (security alerts cover it: RedisAuthFailuresSpike)."""
+    sel = _sel(slo, f'cmd!~"{"|".join(LOGIN_COMMANDS)}"')
+    failed = f"(sum(rate(redis_commands_failed_calls_total{sel}[5m])) or vector(0))"
+    rejected = f"(sum(rate(redis_commands_rejected_calls_total{sel}[5m])) or vector(0))"
+    calls = f"sum(rate(redis_commands_total{sel}[5m]))"
     return f"{failed} + {rejected}", f"{calls} + {rejected}"
 
 
@@ -249,7 +256,7 @@ def _test_series(slo: SLO, burning: bool, minutes: int) -> tuple[Series, ...]:
     if slo.kind == "latency":
         top, hist = latency_bucket_usec(slo), "redis_commands_latencies_usec"
         return (Series(f'{hist}_bucket{{{node},cmd="get",le="{top}"}}', good),
-                Series(f'{hist}_bucket{{{node},cmd="get",le="{top * 2}"}}', ramp),
+                Series(f'{hist}_bucket{{{node},cmd="get",le="{ladder.above(top)}"}}', ramp),
                 Series(f'{hist}_bucket{{{node},cmd="get",le="+Inf"}}', ramp),
                 Series(f'{hist}_count{{{node},cmd="get"}}', ramp))
     return (Series(f'redis_commands_total{{{node},cmd="get"}}', ramp),

@@ -70,6 +70,11 @@ def trace_ids(context: Any) -> dict[str, str]:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a log call added with ``extra={...}`` (not the record's own attributes)."""
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRS and not key.startswith("_")}
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields from ``logger.info(msg, extra={...})`` are kept."""
 
@@ -91,12 +96,18 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "info", stream=None) -> None:
-    """Route the root logger to JSON lines on stderr (idempotent)."""
+    """Route the root logger to JSON lines on stderr, and to OTLP when configured (idempotent)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    from cachewatch.log_export import install  # imported here: it imports this module
+
+    try:
+        install()  # and over OTLP when configured (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, --otlp-logs-endpoint)
+    except ValueError as exc:  # a bad export setting costs the export, not the service
+        logging.getLogger("cachewatch.log_export").error("logs are not exported over OTLP", extra={"error": str(exc)})
 
 
 class LogRateLimiter:

@@ -6,6 +6,10 @@ increase of ``_count`` over ``$__range`` (stat and table panels, instant queries
 Variables: ``team`` and ``severity`` (from the spec) filter every panel; ``cluster`` filters the families that carry
 a cluster (episodes, notifications, classifications, flapping), keeping fleet-wide alerts (no cluster label).
 Replicas of the service sharing one database report the same open episodes, so that gauge is a max across them.
+``region`` filters every panel as on the other boards (``region=~"$region|"``). The service's families carry no
+region of their own: outside scale mode they have none and every selection shows them; in scale mode theirs is the
+external label of the Prometheus pair that scrapes the service (the home region), so a selection without the home
+region shows no episodes until the service labels them with their alert's region.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards.common import RATE, Board, Q, thresholds
+from cachewatch.dashboards.common import OF_REGION, RATE, Board, Q, thresholds
 from cachewatch.promql import ALERTS, ratio, selector
 from cachewatch.spec.model import SEVERITIES, FleetSpec
 
 UID = "cachewatch-alerts"
 RANGE = "$__range"  # the dashboard's time range: what "MTTA over the last 7 days" means
-TEAM = f'{ALERTS}, team=~"$team", severity=~"$severity"'  # families labelled team, severity
+SERVICE = f"{ALERTS}, {OF_REGION}"  # the service's own families (intake, API errors, reconcile, up)
+TEAM = f'{SERVICE}, team=~"$team", severity=~"$severity"'  # families labelled team, severity
 ALERT = f'{TEAM}, cluster=~"$cluster|"'  # families labelled alertname, team, cluster, severity
 FALSE_POSITIVE = 'classification="false_positive"'
 TOP = 10
@@ -136,20 +141,20 @@ def build(spec: FleetSpec) -> dm.Dashboard:
     b.row("Service")
     b.panel("timeseries", "Ingest by source and result", "Alert observations taken in per second, by source "
             "(webhook, reconciler) and result (new episode, update, duplicate, rejected).", "ops",
-            [Q(f"sum by (source, result) (rate({selector('cachewatch_alert_history_ingest_total', ALERTS)}[{RATE}]))",
+            [Q(f"sum by (source, result) (rate({selector('cachewatch_alert_history_ingest_total', SERVICE)}[{RATE}]))",
                "{{source}} {{result}}")], span=8, min_val=0)
     b.panel("timeseries", "Alertmanager API errors", "Failed calls to Alertmanager's API per second by operation: "
             "polling alerts and silences, creating and expiring ack silences, posting escalations.", "reqps",
-            [Q(f"sum by (operation) (rate({selector('cachewatch_alert_alertmanager_errors_total', ALERTS)}[{RATE}]))",
+            [Q(f"sum by (operation) (rate({selector('cachewatch_alert_alertmanager_errors_total', SERVICE)}[{RATE}]))",
                "{{operation}}")], span=8, min_val=0)
     b.panel("stat", "Time since last reconcile", "Seconds since a reconciliation last read every configured "
             f"Alertmanager; it runs every {lifecycle.reconcile_interval:g} s, and without it silenced alerts and "
             "lost resolves go unrecorded.", "s",
-            [Q(f"time() - max({selector('cachewatch_alert_reconcile_timestamp_seconds', ALERTS)})", "reconcile",
+            [Q(f"time() - max({selector('cachewatch_alert_reconcile_timestamp_seconds', SERVICE)})", "reconcile",
                instant=True)], span=4,
             steps=thresholds((None, "green"), (3 * lifecycle.reconcile_interval, "orange"),
                              (10 * lifecycle.reconcile_interval, "red")))
     b.panel("stat", "Service up", "Prometheus' up for each replica of the service (its /metrics at "
-            f"{lifecycle.listen}).", "bool", [Q(selector("up", ALERTS), "{{instance}}", instant=True)], span=4,
+            f"{lifecycle.listen}).", "bool", [Q(selector("up", SERVICE), "{{instance}}", instant=True)], span=4,
             steps=thresholds((None, "red"), (1, "green")))
     return b.build()

@@ -1,7 +1,10 @@
 """What every cachewatch dashboard shares: variables, selectors, links, alert annotations, panel helpers.
 
 Every node-level query selects ``{job="redis", region=~"$region", cluster=~"$cluster", instance=~"$instance"}``
-(``NODE``) and every rate uses ``$__rate_interval``, so a panel works for one node or the whole fleet.
+(``NODE``) and every rate uses ``$__rate_interval``, so a panel works for one node or the whole fleet. Every other
+selector honours ``$region`` too, as ``region=~"$region|"`` (``OF_REGION``): in scale mode every series in the
+long-term store carries its region (the node's, the application's, or the external label of the Prometheus pair that
+scraped or recorded it), while outside it the fleet-wide jobs and the SLO records have none and stay selected.
 ``Board`` assigns panel ids: the fixed ones from ``panels.PANEL_IDS`` for panels alerts link to, the rest
 from ``FIRST_FREE_ID`` in layout order.
 """
@@ -26,11 +29,13 @@ RATE = "$__rate_interval"
 DATASOURCE = cm.DataSourceRef(type_val="prometheus", uid="${datasource}")
 # Selectors per kind of series; the dashboards' variables filter each kind by the labels it has.
 IN_REGION, IN_CLUSTER = 'region=~"$region"', 'cluster=~"$cluster"'
+OF_REGION = 'region=~"$region|"'  # series that have a region in scale mode, and may have none outside it
 NODE = f'{REDIS}, {IN_REGION}, {IN_CLUSTER}, instance=~"$instance"'  # exporter series
 CLUSTER = 'region=~"$region", cluster=~"$cluster"'  # per-cluster recording rules (no instance)
-EXPORTER_SELF = EXPORTER  # the exporter's own /metrics (no node labels)
-APP = 'cache=~"$cache"'  # client library series (labelled by cache, not by node)
-SLO = 'slo=~"$slo"'  # SLO recording rules (labels slo, team)
+EXPORTER_SELF = f"{EXPORTER}, {OF_REGION}"  # the exporter's own /metrics (no node labels)
+APP = f'cache=~"$cache", {OF_REGION}'  # client library series (labelled by cache and the application's region)
+SLO = f'slo=~"$slo", {OF_REGION}'  # SLO recording rules (labels slo, team; region in scale mode)
+IN_SLO_REGION = "slo, team, region"  # what an SLO series is one of: in scale mode each region records its own
 # Firing alerts of the selected region/cluster, plus fleet-wide ones (which have no region/cluster label).
 # The Watchdog always fires: it is the alerting pipeline's heartbeat, not news.
 ALERTS_FIRING = f'ALERTS{{alertstate="firing", {NOT_WATCHDOG}, region=~"$region|", cluster=~"$cluster|"}}'
@@ -40,6 +45,17 @@ LEGEND_NODE = "{{instance}} ({{cluster}})"
 def m(name: str, sel: str = NODE, extra: str = "") -> str:
     """``name{<sel>, <extra>}``: the variables' selector by default."""
     return selector(name, sel, extra)
+
+
+def busy_quantile(q: float, by: str, sel: str = NODE) -> str:
+    """The ``q`` latency quantile of the slowest busy command (over 1 call/s) per ``by``, taken per node and command:
+    Redis reports a command's buckets only up to its slowest call, so a sum by ``le`` across commands or nodes is
+    no histogram (cachewatch/latency_ladder.py)."""
+    cmd = f"le, instance, cmd, {by}"
+    per_command = (f"histogram_quantile({q:g}, sum by ({cmd}) "
+                   f"(rate(redis_commands_latencies_usec_bucket{{{sel}}}[{RATE}])))")
+    busy = f"sum by ({cmd.removeprefix('le, ')}) (rate(redis_commands_latencies_usec_count{{{sel}}}[{RATE}])) > 1"
+    return f"max by ({by}) ({per_command} and {busy})"
 
 
 def rate(name: str, sel: str = NODE, extra: str = "") -> str:
@@ -68,11 +84,11 @@ def variables(extra: tuple[str, ...] = ()) -> list[db.DatasourceVariable | db.Qu
                    "instance)", "Redis nodes (host:port) of the selected clusters."),
     ]
     if "cache" in extra:
-        out.append(_query_var("cache", "Cache", "label_values(cache_requests_total, cache)",
-                              "Caches named by applications using cachewatch.tracing."))
+        out.append(_query_var("cache", "Cache", f"label_values({selector('cache_requests_total', OF_REGION)}, cache)",
+                              "Caches named by applications using cachewatch.tracing in the selected regions."))
     if "slo" in extra:
-        out.append(_query_var("slo", "SLO", "label_values(cachewatch:slo_objective:ratio, slo)",
-                              "SLOs from the spec."))
+        out.append(_query_var("slo", "SLO", f"label_values({selector('cachewatch:slo_objective:ratio', OF_REGION)}, "
+                              "slo)", "SLOs from the spec."))
     return out
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards.common import ALERTS_FIRING, CLUSTER, NODE, RATE, Board, Q, m, rate, thresholds
+from cachewatch.dashboards.common import (
+    ALERTS_FIRING,
+    CLUSTER,
+    OF_REGION,
+    Board,
+    Q,
+    busy_quantile,
+    m,
+    rate,
+    thresholds,
+)
 from cachewatch.promql import ratio
 from cachewatch.spec.model import FleetSpec
 
@@ -36,10 +46,10 @@ def build(spec: FleetSpec) -> dm.Dashboard:
             [Q(ratio(f"sum by (cluster) ({hits})", f"sum by (cluster) ({hits}) + sum by (cluster) ({misses})"),
                "{{cluster}}")],
             steps=thresholds((None, "red"), (t.hit_ratio_min, "green")), min_val=0, max_val=1)
-    b.panel("timeseries", "p99 latency", "99th percentile of command latency per cluster, from LATENCY HISTOGRAM "
-            f"(redis_commands_latencies_usec). The alert threshold is {t.latency_p99_seconds * 1e6:g} µs.", "µs",
-            [Q(f"histogram_quantile(0.99, sum by (le, cluster) "
-               f"(rate(redis_commands_latencies_usec_bucket{{{NODE}}}[{RATE}])))", "{{cluster}}")],
+    b.panel("timeseries", "p99 latency", "99th percentile latency of each cluster's slowest busy command (over 1 "
+            "call/s) on any node, from LATENCY HISTOGRAM (redis_commands_latencies_usec). The alert threshold is "
+            f"{t.latency_p99_seconds * 1e6:g} µs.", "µs",
+            [Q(busy_quantile(0.99, "cluster"), "{{cluster}}")],
             steps=thresholds((None, "green"), (t.latency_p99_seconds * 1e6, "red")))
     b.row("Memory")
     b.panel("timeseries", "Memory used of maxmemory", "Highest used_memory / maxmemory among each cluster's nodes "
@@ -53,7 +63,7 @@ def build(spec: FleetSpec) -> dm.Dashboard:
     b.row("SLOs and SLA")
     b.panel("table", "SLO error budget left", "Share of each SLO's error budget left over its window; negative when "
             "overspent. Details on the SLO dashboard.", "percentunit",
-            [Q("cachewatch:slo_error_budget_remaining:ratio", instant=True, fmt="table")],
+            [Q(m("cachewatch:slo_error_budget_remaining:ratio", OF_REGION), instant=True, fmt="table")],
             steps=thresholds((None, "red"), (0, "orange"), (0.25, "green")))
     b.panel("table", "SLA compliance", f"Node-time availability over 30d per cluster, against the SLA target of "
             f"{spec.business.sla_target}%.", "percent",

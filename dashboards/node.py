@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models import dashboard as dm
 
-from cachewatch.dashboards.common import LEGEND_NODE, NODE, RATE, Board, Q, m, rate, thresholds
+from cachewatch.dashboards.common import LEGEND_NODE, NODE, RATE, Board, Q, busy_quantile, m, rate, thresholds
 from cachewatch.promql import ratio
 from cachewatch.spec.model import FleetSpec
 
@@ -34,11 +34,13 @@ def build(spec: FleetSpec) -> dm.Dashboard:
             [Q(f"sum by (cmd) ({rate('redis_commands_total')})", "{{cmd}}")])
     b.panel("timeseries", "Latency p50 / p99", "Command latency percentiles from LATENCY HISTOGRAM, per node. Alert "
             f"thresholds: p95 {t.latency_p95_seconds * 1e6:g} µs, p99 {t.latency_p99_seconds * 1e6:g} µs.", "µs",
-            [Q(f"histogram_quantile(0.5, sum by (le, instance) ({LATENCY}))", "p50 {{instance}}"),
-             Q(f"histogram_quantile(0.99, sum by (le, instance) ({LATENCY}))", "p99 {{instance}}")],
+            [Q(busy_quantile(0.5, "instance"), "p50 {{instance}}"),
+             Q(busy_quantile(0.99, "instance"), "p99 {{instance}}")],
             key="latency", steps=thresholds((None, "green"), (t.latency_p99_seconds * 1e6, "red")))
     b.panel("heatmap", "Latency distribution", "Command calls per latency bucket (le in microseconds) from "
-            "redis_commands_latencies_usec_bucket, all commands of the selected nodes.", "µs",
+            "redis_commands_latencies_usec_bucket, all commands of the selected nodes. Redis reports a command's "
+            "buckets only up to its slowest call, so the upper rows undercount the commands that never got there.",
+            "µs",
             [Q(f"sum by (le) ({LATENCY})", "{{le}}", fmt="heatmap")])
     b.panel("timeseries", "Latency p99 by command", "99th percentile latency per command.", "µs",
             [Q(f"histogram_quantile(0.99, sum by (le, cmd) ({LATENCY}))", "{{cmd}}")])

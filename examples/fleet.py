@@ -1,9 +1,14 @@
 """A realistic fleet: 3 regions, 120 nodes in primary/replica shards, 4 teams, every channel kind (one Slack
 webhook URL file per channel, an EU PagerDuty account, mail through a relay with a private CA and through the
 host's own MTA), the brief's four cache SLOs (one of each kind) and a team's own, maintenance windows, business hours,
-two applications using cachewatch.tracing, traces tail-sampled by a collector in front of Jaeger, and the alert
-lifecycle service: team members who may ack, and a secondary pager for the teams whose criticals escalate when no
-one acks them within 15 minutes. Secrets are references only."""
+two applications using cachewatch.tracing in every region, traces tail-sampled by a collector in front of Jaeger, and
+the alert lifecycle service: team members who may ack, and a secondary pager for the teams whose criticals escalate
+when no one acks them within 15 minutes.
+
+Scale mode: a Prometheus HA pair per region scrapes only its region (its nodes through the region's two exporters,
+its applications) and remote-writes to VictoriaMetrics (90 days); vmalert runs the fleet-level rules; one
+Alertmanager cluster; a Collector per region ships logs to Loki (30 days); each region and the global ruler send their
+own heartbeat to their own dead man's switch check. Secrets are references only."""
 
 from cachewatch.spec import (
     SLO,
@@ -16,6 +21,7 @@ from cachewatch.spec import (
     Escalation,
     ExporterDeployment,
     FleetSpec,
+    Heartbeat,
     Links,
     MaintenanceWindow,
     Node,
@@ -29,12 +35,19 @@ from cachewatch.spec import (
     Tracing,
     WebhookChannel,
 )
+from cachewatch.spec.scale import Logs, LongTerm, PrometheusPair, Scale
 
 PAGERDUTY_EU = "https://events.eu.pagerduty.com/v2/enqueue"  # for accounts hosted in the EU
 REGIONS = {"eu-west": 10, "us-east": 10, "ap-south": 10}  # region → shards per cluster
 CLUSTERS = {"sessions": "identity", "catalog": "commerce"}  # cluster → owning team
-# application → (owning team, subnet of its instances, metrics path)
+# application → (owning team, subnet of its instances, metrics path); each runs two instances in every region
 APPS = {"login": ("identity", 20, "/metrics"), "storefront": ("commerce", 30, "/internal/metrics")}
+# The dead man's switch: one check per sender at the heartbeat service (healthchecks.io here; a snitch each at Dead
+# Man's Snitch), so a region whose pings stop is missed by its own check. Plain URLs: Alertmanager 0.25 has no
+# webhook url_file; from 0.26 give url_secret=SecretRef(file=...).
+HEARTBEAT = "https://hc-ping.com/3f1d9a52-7c4e-4b8a-9e21-{}"
+HEARTBEAT_CHECKS = {"global": "0a6c2f9d4e11", "eu-west": "1b7d3e0a5f22", "us-east": "2c8e4f1b6a33",
+                    "ap-south": "3d9f5a2c7b44"}
 
 
 def shard_nodes(region_index: int, cluster_index: int, shards: int) -> list[Node]:
@@ -108,7 +121,7 @@ spec = FleetSpec(
         # The brief's SLOs for the cache itself, fleet-wide, each with burn-rate pages and tickets (alert_rules/
         # slo.py) and on the SLO dashboard (cachewatch-slo): reads hit the cache at least 90% of the time (keyspace
         # lookups of read commands; with 10% of budget 14.4x is out of reach, so it pages at 5.6x over 6h & 30m),
-        # 95% of calls finish within 10 ms, i.e. P95 < 10 ms (counted on the 8.192 ms LATENCY HISTOGRAM bucket: a
+        # 95% of calls finish within 10 ms, i.e. P95 < 10 ms (counted on the 8.454 ms LATENCY HISTOGRAM bucket: a
         # call counted fast surely was), fewer than 0.1% of calls fail, nodes are up 99.9% of the time. Windows:
         # 30d, 28d for the hit ratio (a four-week review cycle), 7d for errors (quick feedback on deploys).
         SLO(name="cache-availability", kind="availability", objective=99.9, team="platform"),
@@ -128,6 +141,7 @@ spec = FleetSpec(
         MaintenanceWindow(name="fleet-freeze-check", window=TimeWindow(days_of_month=["1"], times=["00:00-00:30"])),
     ],
     business=Business(cost_per_gb_hour=0.012, cost_per_node_hour=0.08, sla_target=99.9),
+    # Without scale mode (and for a region scale.exporters does not list): three exporters sharing the fleet.
     exporter=ExporterDeployment(addresses=["exporter-0.monitoring:9121", "exporter-1.monitoring:9121",
                                            "exporter-2.monitoring:9121"]),
     links=Links(runbook_base_url="https://runbooks.example.com/cachewatch",
@@ -142,9 +156,21 @@ spec = FleetSpec(
     tracing=Tracing(sample_ratio=1.0, slow_threshold="5ms", otlp_endpoint="http://otel-collector.tracing:4318",
                     tail_sampling=TailSampling(decision_wait="15s", base_ratio=0.05,
                                                jaeger_endpoint="jaeger-collector.tracing:4317")),
+    # One entry per region an application runs in: its region's Prometheus pair scrapes it, labelled region.
     applications=[
-        Application(name=app, team=team, metrics_path=path,
-                    targets=[f"10.{r}.{subnet}.{host}:8000" for r in range(len(REGIONS)) for host in (10, 11)])
-        for app, (team, subnet, path) in APPS.items()
+        Application(name=app, team=team, metrics_path=path, region=region,
+                    targets=[f"10.{r}.{subnet}.{host}:8000" for host in (10, 11)])
+        for app, (team, subnet, path) in APPS.items() for r, region in enumerate(REGIONS)
     ],
+    heartbeat=Heartbeat(webhook=WebhookChannel(url=HEARTBEAT.format(HEARTBEAT_CHECKS["global"])),
+                        regions={region: WebhookChannel(url=HEARTBEAT.format(HEARTBEAT_CHECKS[region]))
+                                 for region in REGIONS}),
+    scale=Scale(
+        prometheus=PrometheusPair(replicas=2, local_retention_days=35),
+        long_term=LongTerm(engine="victoriametrics", url="http://victoriametrics.monitoring:8428"),
+        logs=Logs(backend="loki", url="http://loki.monitoring:3100"),
+        # each region's own exporters, close to its nodes (two per region: hashmod shards the region's 40 nodes)
+        exporters={region: [f"exporter-{i}.{region}.monitoring:9121" for i in range(2)] for region in REGIONS},
+        home_region="eu-west",
+    ),
 )

@@ -48,7 +48,9 @@ spec = FleetSpec(
                 grafana_url="https://grafana.example.com",
                 prometheus_external_url="https://prometheus.example.com",
                 alertmanager_external_url="https://alertmanager.example.com"),
-    applications=[Application(name="login", team="platform", targets=["10.0.20.10:8000", "10.1.20.10:8000"])],
+    # one entry per region the application runs in: each region's pair scrapes its own instances
+    applications=[Application(name="login", team="platform", region=region, targets=[f"10.{r}.20.10:8000"])
+                  for r, region in enumerate(REGIONS)],
     scale=Scale(
         prometheus=PrometheusPair(replicas=2, local_retention_days=35),
         long_term=LongTerm(engine="victoriametrics", url="http://victoriametrics.monitoring:8428"),

@@ -97,6 +97,9 @@ class AclLogTracker:
         ``observe(full, complete=True)``. The first observation is a baseline: it counts nothing (a restarted
         exporter must not recount), and it needs the whole log to align later snapshots with."""
         raw = entries if isinstance(entries, list) else []
+        if not raw and not self._log:  # the common case, an empty log that stays empty: nothing to align
+            self._log_len = 0
+            return True
         max_len = max_len if type(max_len) is int and max_len > 0 else 128
         elapsed = _seconds(elapsed)
         parsed = [p for p in map(_parse, raw) if p is not None]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import gc
 import json
 import logging
 import signal
 import time
 
-from cachewatch.exporter import replies
+from cachewatch.exporter import family_filter, replies
 from cachewatch.exporter.credentials import (
     NO_CREDENTIALS,
     CredentialError,
@@ -84,8 +85,9 @@ def build_credentials(settings: ExporterSettings) -> tuple[Target | None, Creden
                                         password_file=password_file, auth_modules=modules, default_tls=default_tls)
 
 
-def scrape_timeout(request: Request, configured: float) -> float:
-    """Honour Prometheus' own timeout header, keeping a margin to answer before it gives up."""
+def scrape_timeout(request: Request, configured: float, cap: float | None = None) -> float:
+    """Honour Prometheus' own timeout header, keeping a margin to answer before it gives up; at most ``cap``
+    (default: ``configured``, which also stands in for a missing or bad header)."""
     header = request.headers.get(TIMEOUT_HEADER)
     try:
         offered = float(header) if header else configured
@@ -93,7 +95,13 @@ def scrape_timeout(request: Request, configured: float) -> float:
         offered = configured
     if offered != offered or offered <= 0:  # NaN or nonsense
         offered = configured
-    return max(0.05, min(configured, offered - min(0.5, offered * 0.1)))
+    return max(0.05, min(configured if cap is None else cap, offered - min(0.5, offered * 0.1)))
+
+
+# A probe waits as long as its Prometheus job allows (blackbox_exporter's rule): the heartbeat reports a stalled
+# replica's delay as the time it waited, so capping it at the exporter's scrape_timeout would hide delays above
+# that (spec intervals.probe_timeout may exceed it). Bounded so a bad header cannot hold a probe for minutes.
+PROBE_TIMEOUT_CAP = 60.0
 
 
 class Exporter:
@@ -103,6 +111,9 @@ class Exporter:
         self.prober = prober  # the top floor's probe hook (probe_route.py); None: /probe answers 404
         self.web_config = web_config or WebConfig.empty()
         self.stats = ExporterStats()
+        self.render = family_filter.renderer(settings.series)  # MetricSet.render unless families are reduced
+        # (target, auth_module) of a request → what _resolve made of it; emptied when credentials are reloaded
+        self._resolved: dict[tuple[str, str | None], tuple[Target, Credentials, str]] = {}
         self.main_target, self.credentials = build_credentials(settings)
         self.allowlist = Allowlist(tuple(settings.allow_targets), settings.allow_any_target)
         scrape = ScrapeSettings(timeout=settings.scrape_timeout, connect_timeout=settings.connect_timeout,
@@ -182,8 +193,9 @@ class Exporter:
         if self.main_target is not None:
             scraper = self.pool.get(self.main_target, self.credentials.main_credentials)
             out = await scraper.scrape(scrape_timeout(request, self.settings.scrape_timeout))
-        self.stats.add_metrics(out)
-        return Response(200, out.render(), CONTENT_TYPE)
+        own = MetricSet()  # the scrape's result is shared with concurrent callers: add to a merged set
+        self.stats.add_metrics(own)
+        return Response(200, self.render(out.merged(own)), CONTENT_TYPE)
 
     def _resolve(self, request: Request) -> tuple[Target, Credentials, str] | Response:
         """The target of a /scrape-style request, checked against the allowlist, with its credentials."""
@@ -192,6 +204,18 @@ class Exporter:
             if self.main_target is None:
                 return self._reject(400, "missing target parameter")
             return self.main_target, self.credentials.main_credentials, ""
+        key = (text, request.arg("auth_module"))
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = self._resolve_new(text, request)
+            if not isinstance(resolved, Response):
+                if len(self._resolved) >= self.settings.max_targets:
+                    self._resolved.clear()
+                self._resolved[key] = resolved
+        return resolved
+
+    def _resolve_new(self, text: str, request: Request) -> tuple[Target, Credentials, str] | Response:
+        """Parse, check against the allowlist, find the credentials: the work _resolve's cache saves."""
         try:
             target, _ = parse_target(text)
         except TargetError as exc:
@@ -220,7 +244,7 @@ class Exporter:
         target, creds, profile = resolved
         out = await self.pool.get(target, creds, profile).scrape(
             scrape_timeout(request, self.settings.scrape_timeout))
-        return Response(200, out.render(), CONTENT_TYPE)
+        return Response(200, self.render(out), CONTENT_TYPE)
 
     async def probe(self, request: Request) -> Response:
         """One active probe of an allowlisted target (same credentials as /scrape), within the deadline of
@@ -238,7 +262,7 @@ class Exporter:
             return resolved
         target, creds, _ = resolved
         text = await run_probe(self.prober, target, creds, module=module, kind=kind,
-                               timeout=scrape_timeout(request, self.settings.scrape_timeout))
+                               timeout=scrape_timeout(request, self.settings.scrape_timeout, PROBE_TIMEOUT_CAP))
         return Response(200, text, CONTENT_TYPE)
 
     async def discover(self, request: Request) -> Response:
@@ -274,6 +298,7 @@ class Exporter:
             return Response(405, "use POST to reload credentials\n", headers={"Allow": "POST"})
         try:
             self.main_target, self.credentials = build_credentials(self.settings)
+            self._resolved.clear()
         except (CredentialError, OSError) as exc:
             log.error("reload failed; keeping the previous credentials", extra={"error": str(exc)})
             return Response(500, f"reload failed: {redact(str(exc))}\n")
@@ -306,5 +331,9 @@ def run(settings: ExporterSettings, web_config: WebConfig | None = None, prober:
             loop.add_signal_handler(sig, task.cancel)
         await serve(settings, web_config, prober=prober)
 
+    # What start-up built (modules, the catalog, settings) lives as long as the process: out of the collector's
+    # way, so that its full passes walk only what the targets and connections hold.
+    gc.collect()
+    gc.freeze()
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(main())

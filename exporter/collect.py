@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ FIELD_FAMILIES: dict[str, Family] = {f.info_field: f for f in CATALOG.values() i
 INSTANCE_INFO_LABELS = CATALOG["redis_instance_info"].labels
 LATENCY_QUANTILES = (("p50", "50"), ("p99", "99"), ("p99.9", "99.9"))
 CONFIG_KEYS = ("maxmemory", "maxclients", "io-threads", "databases", "repl-backlog-size",
-               "client-output-buffer-limit", "maxmemory-policy", "acllog-max-len")
+               "client-output-buffer-limit", "maxmemory-policy", "acllog-max-len", "slowlog-max-len")
 CONFIG_FAMILIES = {
     "maxmemory": "redis_config_maxmemory",
     "maxclients": "redis_config_maxclients",
@@ -41,18 +42,25 @@ FIELD_SPECS: dict[str, tuple[str, str, float]] = {key: (f.name, f"{f.name} ", f.
 
 def add_fields(out: MetricSet, fields: Mapping[str, str]) -> None:
     """Every field that has a catalog family becomes one unlabelled series."""
-    family = out.family
+    series = out.series()  # FIELD_SPECS names come from the catalog: no check per line
+    specs = FIELD_SPECS
     for key, raw in fields.items():
-        spec = FIELD_SPECS.get(key)
+        spec = specs.get(key)
         if spec is None:
             continue
         name, prefix, scale = spec
-        if scale == 1.0 and raw.isdigit():
-            family(name).append(f"{prefix}{raw}\n")  # the common case: an INFO integer is valid exposition text
-            continue
-        value = to_number(raw)
-        if value is not None:
-            family(name).append(f"{prefix}{format_value(value * scale if scale != 1.0 else value)}\n")
+        if scale == 1.0 and raw.isdigit() and raw.isascii():
+            line = prefix + raw + "\n"  # the common case: an INFO integer is valid exposition text
+        else:
+            value = to_number(raw)
+            if value is None:
+                continue
+            line = f"{prefix}{format_value(value * scale if scale != 1.0 else value)}\n"
+        lines = series.get(name)
+        if lines is None:
+            series[name] = [line]
+        else:
+            lines.append(line)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -139,7 +147,7 @@ class LatencySnapshot:
     """Percentiles from INFO latencystats, for servers that refuse LATENCY HISTOGRAM (an ACL without it):
     refreshed every latency_refresh_interval, rendered once. Elsewhere they are read off the histogram."""
 
-    percentiles: dict[str, tuple[str, ...]]
+    percentiles: dict[str, str]  # per command, its lines as one text
 
 
 EMPTY_LATENCY = LatencySnapshot({})
@@ -161,7 +169,7 @@ def latency_snapshot(info: Info) -> LatencySnapshot:
             value = to_number(pct.get(key, ""))
             if value is not None:
                 lines.append(f"{PERCENTILES}{labels(('cmd', cmd), ('quantile', quantile))} {format_value(value)}\n")
-        out[cmd] = tuple(lines)
+        out[cmd] = "".join(lines)
     return LatencySnapshot(out)
 
 
@@ -171,14 +179,30 @@ def cmd_label(cmd: str) -> str:
     return labels(("cmd", cmd))
 
 
-@functools.lru_cache(maxsize=8192)
-def command_stat(cmd: str, raw: str) -> CommandStat | None:
-    """One commandstats row, parsed and rendered; cached by its text, so idle commands cost a lookup."""
+# A Redis 7 commandstats row, read without the general a=1,b=2 parser (this runs for every command at every
+# scrape); numbers below 1e15 without leading zeros are already their exposition text. Anything else: the
+# general path.
+_NUMBER = r"(0|[1-9][0-9]{0,14})"
+_ROW = re.compile(rf"calls={_NUMBER},usec={_NUMBER},usec_per_call=[0-9.]+,rejected_calls={_NUMBER},"
+                  rf"failed_calls={_NUMBER}")
+
+
+def _command_stat(cmd: str, raw: str) -> CommandStat | None:
+    """One commandstats row, parsed and rendered."""
+    lbl = cmd_label(cmd)
+    row = _ROW.fullmatch(raw)
+    if row is not None:
+        calls, usec, rejected, failed = row.groups()
+        n_usec = int(usec)
+        return int(calls), n_usec, (f"redis_commands_total{lbl} {calls}\n",
+                                    f"redis_commands_duration_seconds_total{lbl} {format_value(n_usec / 1e6)}\n",
+                                    f"redis_commands_rejected_calls_total{lbl} {rejected}\n",
+                                    f"redis_commands_failed_calls_total{lbl} {failed}\n",
+                                    f"{PERCENTILES}_sum{lbl} {usec}\n", f"{PERCENTILES}_count{lbl} {calls}\n")
     stats = parse_pairs(raw)
     calls, usec = to_number(stats.get("calls", "")), to_number(stats.get("usec", ""))
     if calls is None or usec is None:
         return None
-    lbl = cmd_label(cmd)
     lines = [f"redis_commands_total{lbl} {format_value(calls)}\n",
              f"redis_commands_duration_seconds_total{lbl} {format_value(usec / 1e6)}\n"]
     for fam, key in (("redis_commands_rejected_calls_total", "rejected_calls"),
@@ -190,13 +214,34 @@ def command_stat(cmd: str, raw: str) -> CommandStat | None:
     return int(calls), int(usec), tuple(lines)
 
 
-def command_stats(info: Info) -> dict[str, CommandStat]:
-    """Every well-formed commandstats row of one INFO, by command name."""
+# Cached by its text, so idle commands cost a lookup (for callers without a memo of their own).
+command_stat = functools.lru_cache(maxsize=8192)(_command_stat)
+CommandMemo = dict[str, tuple[str, CommandStat | None]]
+
+
+def command_stats(info: Info, memo: CommandMemo | None = None) -> dict[str, CommandStat]:
+    """Every well-formed commandstats row of one INFO, by command name. ``memo``: one target's rows as last
+    parsed (updated here), so that a row that did not change since the last scrape is not parsed again; a
+    fleet's rows are too many for the shared cache."""
     out = {}
+    if memo is None:
+        for cmd, raw in info.commandstats.items():
+            stat = command_stat(cmd, raw)
+            if stat is not None:
+                out[cmd] = stat
+        return out
     for cmd, raw in info.commandstats.items():
-        stat = command_stat(cmd, raw)
+        hit = memo.get(cmd)
+        if hit is not None and hit[0] == raw:
+            stat = hit[1]
+        else:
+            stat = _command_stat(cmd, raw)
+            memo[cmd] = (raw, stat)
         if stat is not None:
             out[cmd] = stat
+    if len(memo) > len(info.commandstats) + 64:  # commands gone (a reset): forget them
+        for cmd in [cmd for cmd in memo if cmd not in info.commandstats]:
+            del memo[cmd]
     return out
 
 
@@ -215,13 +260,13 @@ def add_commands(out: MetricSet, stats: Mapping[str, CommandStat], histograms: M
                 family.append(line)
         entry = histograms.get(cmd)
         # Redis' own percentiles (INFO latencystats: exact mode, or no histogram) win over the histogram's estimate
-        quantiles = fallback.get(cmd) or (entry.quantiles if entry is not None else None)
+        quantiles = fallback.get(cmd) or (entry.quantiles if entry is not None else "")
         if quantiles:
-            percentiles.extend(quantiles)
+            percentiles.append(quantiles)
             percentiles.append(lines[4])
             percentiles.append(lines[5])
         if entry is not None and entry.histogram:
-            histogram.extend(entry.histogram)
+            histogram.append(entry.histogram)
 
 
 def add_errors(out: MetricSet, info: Info) -> None:

@@ -80,11 +80,32 @@ class MetricSet:
         """Add series rendered earlier (by ``lines``) for a family, e.g. a cached histogram."""
         self.family(name).extend(lines)
 
+    # A family's entries are its series lines, or texts of several lines rendered together (one command's
+    # histogram): rendering only joins them, and ``lines`` hands out one line per entry.
+    def series(self) -> dict[str, list[str]]:
+        """The family → lines map itself, for bulk appends by callers whose family names come from the catalog."""
+        return self._series
+
     def lines(self, name: str) -> list[str]:
-        return list(self._series.get(name, ()))
+        """The family's series, one line each."""
+        out: list[str] = []
+        for text in self._series.get(name, ()):
+            if text.count("\n") > 1:
+                out.extend(line + "\n" for line in text[:-1].split("\n"))
+            else:
+                out.append(text)
+        return out
 
     def names(self) -> list[str]:
         return list(self._series)
+
+    def merged(self, other: MetricSet) -> MetricSet:
+        """A new set with the series of both; neither is changed (a scrape's result is shared by its callers)."""
+        out = MetricSet()
+        series = out._series = dict(self._series)
+        for name, lines in other._series.items():
+            series[name] = series[name] + lines if name in series else lines
+        return out
 
     def render(self) -> str:
         out: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import zlib
@@ -80,8 +81,21 @@ def parse_head(head: bytes) -> Request | None:
         if key in _SINGLE_HEADERS and key in headers:  # conflicting framing: a request-smuggling vector
             return None
         headers[key] = value.strip()
+    path, query = _split_cached(target) if len(target) <= CACHED_TARGET_CHARS else _split_target(target)
+    return Request(method=method, path=path, query=query, headers=headers)
+
+
+# Prometheus asks for the same URLs (one per scrape target) over and over: their parsed form is kept (handlers
+# only read a request's query), for URLs short enough that the cache stays small whatever clients send.
+CACHED_TARGET_CHARS = 256
+
+
+def _split_target(target: str) -> tuple[str, dict[str, list[str]]]:
     url = urlsplit(target)
-    return Request(method=method, path=unquote(url.path), query=parse_qs(url.query), headers=headers)
+    return unquote(url.path), parse_qs(url.query)
+
+
+_split_cached = functools.lru_cache(maxsize=4096)(_split_target)
 
 
 def _gzip(data: bytes) -> bytes:
@@ -119,6 +133,7 @@ class HttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
         if len(self._connections) >= self.limits.max_connections:
             await self._reply(writer, Response(503, "too many connections\n"), keep_alive=False)
             writer.close()
@@ -130,10 +145,10 @@ class HttpServer:
                 try:
                     # Waiting for a request may take the idle timeout; once it starts, its head must
                     # arrive within the header timeout (slowloris on a kept-alive connection too).
-                    # asyncio.timeout, not wait_for: no task per read on the scrape path.
-                    async with asyncio.timeout(idle):
+                    # asyncio.timeout, not wait_for: no task per read on the scrape path; one per request.
+                    async with asyncio.timeout(idle) as deadline:
                         first = await reader.readexactly(1)
-                    async with asyncio.timeout(self.limits.header_timeout):
+                        deadline.reschedule(loop.time() + self.limits.header_timeout)
                         head = first + await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
                     return
@@ -177,8 +192,9 @@ class HttpServer:
             f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         try:
             writer.write(head.encode("latin-1") + (b"" if head_only else body))
-            async with asyncio.timeout(self.limits.write_timeout):
-                await writer.drain()
+            if writer.transport.get_write_buffer_size():  # the socket took less than all: wait, bounded
+                async with asyncio.timeout(self.limits.write_timeout):
+                    await writer.drain()
         except (ConnectionError, TimeoutError):
             return False
         return True

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from cachewatch.logs import redact
+from cachewatch.spec.series import SeriesReduction
 from cachewatch.spec.types import Duration, Strict, format_errors, read_yaml
 
 
@@ -68,9 +69,12 @@ class ExporterSettings(Strict):
     telemetry_path: str = "/metrics"
     scrape_timeout: Duration = 10.0
     connect_timeout: Duration = 5.0
-    config_refresh_interval: Duration = 60.0
+    config_refresh_interval: Duration = Field(
+        60.0, description="Redis < 7 only: how long CONFIG GET is cached (7+: fetched on connect and after a "
+        "CONFIG SET, seen in commandstats)")
     latency_refresh_interval: Duration = Field(
-        60.0, description="the oldest the per-command latency data is served (LATENCY HISTOGRAM of commands that ran)")
+        60.0, description="the oldest the per-command latency data is served (LATENCY HISTOGRAM of commands that "
+        "ran); at scrape intervals above half of it, at most one scrape old")
     exact_latency_percentiles: bool = Field(
         False, description="redis_latency_percentiles_usec from INFO latencystats (Redis' exact values, once per "
                            "latency_refresh_interval) instead of read off the histogram; costs Redis more per scrape")
@@ -82,6 +86,8 @@ class ExporterSettings(Strict):
     acl_log: bool = True
     acl_log_max_users: int = Field(20, ge=0, le=1000)
     key_sampling: KeySampling = KeySampling()
+    series: SeriesReduction = Field(SeriesReduction(), description="families dropped or aggregated at the source "
+                                    "(docs/capacity.md); default: every family, per command")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -95,7 +101,7 @@ def _echoable_fields(*models: type[BaseModel]) -> frozenset[str]:
 
 # Field names whose (wrong) string values may be echoed in an error; values of unknown fields, of
 # anything under auth_modules, and lists or mappings never are: they could be a misplaced secret.
-ECHOABLE = _echoable_fields(TlsSettings, KeySampling, ExporterSettings) - {"auth_modules"}
+ECHOABLE = _echoable_fields(TlsSettings, KeySampling, SeriesReduction, ExporterSettings) - {"auth_modules"}
 
 
 def _shown(loc: tuple, value: object, kind: str) -> str:

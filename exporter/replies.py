@@ -34,7 +34,7 @@ def latency_latest(reply: object) -> list[tuple[str, float, float]]:
 
 
 def latency_histogram(reply: object) -> dict[str, tuple[float, list[tuple[float, float]]]]:
-    """LATENCY HISTOGRAM → {cmd: (calls, [(bucket_upper_usec, cumulative_count), ...])}."""
+    """LATENCY HISTOGRAM → {cmd: (calls, [(bucket_upper_usec, cumulative_count), ...])}, numbers as sent (int)."""
     out: dict[str, tuple[float, list[tuple[float, float]]]] = {}
     if not isinstance(reply, list):
         return out
@@ -48,9 +48,12 @@ def latency_histogram(reply: object) -> dict[str, tuple[float, list[tuple[float,
             continue
         buckets = []
         for j in range(0, len(raw) - 1, 2):
-            le, count = _num(raw[j]), _num(raw[j + 1])
-            if le is not None and count is not None:
-                buckets.append((le, count))
+            le, count = raw[j], raw[j + 1]
+            if type(le) is not int or type(count) is not int:  # Redis sends integers; anything else is checked
+                le, count = _num(le), _num(count)
+                if le is None or count is None:
+                    continue
+            buckets.append((le, count))
         buckets.sort()
         out[cmd] = (calls, buckets)
     return out

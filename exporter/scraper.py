@@ -19,6 +19,7 @@ from cachewatch.exporter.acl_log import AclLogTracker
 from cachewatch.exporter.collect import (
     CONFIG_KEYS,
     EMPTY_LATENCY,
+    CommandMemo,
     LatencySnapshot,
     collect,
     command_stats,
@@ -44,12 +45,15 @@ from cachewatch.logs import LogRateLimiter, redact
 
 log = logging.getLogger("cachewatch.exporter.scraper")
 
+INFO_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu", "errorstats",
+                 "cluster", "keyspace", "commandstats")
 CONFIG_COMMANDS: tuple[Command, ...] = (("CONFIG", "GET", *CONFIG_KEYS), ("CONFIG", "GET", "*"))
 # Every command a scrape may send, by name. INFO has two shapes: the sections every scrape needs, and
 # ALL for the first scrape and servers before 7.0 (no multi-section INFO), and for INFO latencystats where
 # LATENCY HISTOGRAM is refused. LATENCY HISTOGRAM's arguments (command names) are planned per scrape.
 COMMANDS: dict[str, Command] = {
-    "info": ("INFO", "default", "commandstats"),
+    # The default sections but "modules" (a list of loaded modules, which nothing here reads), and commandstats.
+    "info": ("INFO", *INFO_SECTIONS),
     "info_all": ("INFO", "ALL"),
     "latency_latest": ("LATENCY", "LATEST"),
     "slowlog_len": ("SLOWLOG", "LEN"),
@@ -75,7 +79,7 @@ def stat_name(args: Command) -> str:
 
 STAT_NAMES = {name: stat_name(command) for name, command in COMMANDS.items()}
 HISTOGRAM_STAT = STAT_NAMES["latency_histogram"]
-EVERY_SCRAPE = ("latency_latest", "slowlog_len", "slowlog_get", "cluster_info")
+EVERY_SCRAPE = ("latency_latest", "slowlog_len", "cluster_info")  # and SLOWLOG GET 1 when needed (_check_slowlog)
 # Error replies that mean "this server will never answer this command": stop sending it.
 UNSUPPORTED_PREFIXES = ("ERR unknown command", "ERR unknown subcommand", "NOPERM", "ERR This instance has cluster "
                         "support disabled", "ERR wrong number of arguments", "ERR Unknown subcommand")
@@ -112,6 +116,12 @@ class TargetState:
     latency_fetched: float = float("-inf")
     planner: LatencyPlanner = field(default_factory=lambda: LatencyPlanner(60.0))
     own_calls: Counter[str] = field(default_factory=Counter)  # commands this connection completed, by INFO name
+    info_calls: int = 0  # INFO's calls as the last INFO counted them: fewer later means CONFIG RESETSTAT
+    stat_resets: int = 0
+    config_marker: tuple[str | None, int] | None = None  # (commandstats row of CONFIG SET, resets) at CONFIG GET
+    slowlog_last: object = None  # the last SLOWLOG GET 1 reply, and the length and SLOWLOG RESET row it went with
+    slowlog_marker: tuple[object, str | None] | None = None
+    command_memo: CommandMemo = field(default_factory=dict)  # commandstats rows as last parsed
 
     def count_sent(self, names: list[str] | tuple[str, ...]) -> None:
         self.own_calls.update(STAT_NAMES[name] for name in names)
@@ -140,18 +150,30 @@ class TargetScraper:
 
     # --- public ---------------------------------------------------------------------------------------
     async def scrape(self, timeout: float | None = None) -> MetricSet:
-        """Scrape within ``timeout`` seconds; callers arriving mid-scrape share the round trip in flight."""
+        """Scrape within ``timeout`` seconds; callers arriving mid-scrape share the round trip in flight.
+
+        The first caller runs the scrape itself (no task of its own: this is the per-target hot path) and hands
+        its result to those that arrived meanwhile; the result is shared, so nobody may change it."""
         timeout = min(timeout or self.settings.timeout, self.settings.timeout)
         self.last_used = time.monotonic()
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._scrape_once(timeout))
-        else:
+        inflight = self._inflight
+        if inflight is not None:
             self.stats.shared_scrapes += 1
+            try:
+                async with asyncio.timeout(timeout + 0.05):
+                    return await asyncio.shield(inflight)
+            except TimeoutError:
+                return self._failed_result("timeout", timeout)
+        inflight = self._inflight = asyncio.get_running_loop().create_future()
         try:
-            async with asyncio.timeout(timeout + 0.05):  # no extra task per scrape, unlike wait_for
-                return await asyncio.shield(self._inflight)
-        except TimeoutError:
-            return self._failed_result("timeout", timeout)
+            metrics = await self._scrape_once(timeout)  # bounded by its own deadline; failures become results
+        except BaseException:  # cancelled (the exporter is stopping): so are the callers waiting for it
+            inflight.cancel()
+            raise
+        finally:
+            self._inflight = None  # holding the result until the next scrape would keep every target's series
+        inflight.set_result(metrics)
+        return metrics
 
     async def command(self, args: Command, timeout: float) -> object:
         """Run one extra command (e.g. CLUSTER NODES for discovery) on the persistent connection."""
@@ -187,10 +209,12 @@ class TargetScraper:
                 self._state.count_sent(names)
                 by_name = dict(zip(names, raw, strict=True))
                 info = self._parse_info(by_name)
-                stats = command_stats(info)
+                stats = command_stats(info, self._state.command_memo)
                 await self._refresh_latency(conn, by_name, batch, own_before, stats)
                 if self.settings.acl_log and "acl_log" in by_name:
                     await self._observe_acl_log(conn, by_name["acl_log"])
+                await self._check_config(conn, by_name, info, stats)
+                await self._check_slowlog(conn, by_name, info)
             metrics = self._build(info, stats, by_name)
         except Exception as exc:  # every failure becomes redis_up 0 with a bounded reason
             reason = classify(exc)
@@ -237,10 +261,15 @@ class TargetScraper:
         names = ["latency_histogram"] if batch is not None else []
         names.append("info_all" if info_all else "info")
         names += [name for name in EVERY_SCRAPE if name not in state.unsupported]
+        if "slowlog_get" not in state.unsupported and self._slowlog_may_grow_unseen():
+            names.append("slowlog_get")
         if settings.acl_log and "acl_log" not in state.unsupported:
             names.append("acl_log")
-        if now - state.config_fetched >= settings.config_refresh_interval and state.config_command < len(
-                CONFIG_COMMANDS):
+        # CONFIG: on a new connection; then, where INFO cannot show a CONFIG SET (Redis < 7 books every CONFIG
+        # subcommand together), whenever the cached copy is config_refresh_interval old (see _check_config).
+        if state.config_command < len(CONFIG_COMMANDS) and (
+                state.config_fetched == float("-inf") or (not state.multi_section_info and now - state.config_fetched
+                                                          >= settings.config_refresh_interval)):
             names.append(f"config{state.config_command}")
         key = tuple(names)
         rest = key[1:] if batch is not None else key
@@ -275,6 +304,62 @@ class TargetScraper:
         state.count_sent(("latency_histogram",))
         if not isinstance(reply, Exception):
             planner.store(reply, second, own, time.monotonic(), stats)
+
+    async def _check_config(self, conn: Connection, by_name: dict[str, object], info: Info,
+                            stats: dict[str, tuple[int, int, tuple[str, ...]]]) -> None:
+        """Fetch CONFIG again, in a second round trip, when this scrape's INFO shows that it may have changed.
+
+        CONFIG values change only through CONFIG SET (a restart is a new connection), and Redis 7 books CONFIG
+        SET apart in commandstats, calls and failures, whoever sends it (MULTI, scripts and modules included).
+        So the cached copy is current as long as that row, and the statistics' reset count, are what they were
+        when it was fetched: the values are never older than the scrape that follows a change, and CONFIG GET
+        is not sent otherwise."""
+        state = self._state
+        calls = stats["info"][0] if "info" in stats else 0
+        if calls < state.info_calls:
+            state.stat_resets += 1
+        state.info_calls = calls
+        marker = (info.commandstats.get("config|set"), state.stat_resets)
+        if any(name.startswith("config") for name in by_name):  # in this scrape's pipeline, after its INFO
+            state.config_marker = marker
+            return
+        if not state.multi_section_info or state.config_command >= len(CONFIG_COMMANDS) or (
+                marker == state.config_marker):
+            return
+        name = f"config{state.config_command}"
+        by_name[name] = (await conn.pipeline(encode_command(COMMANDS[name]), 1))[0]  # _build takes it
+        state.count_sent((name,))
+        state.config_marker = marker
+
+    def _slowlog_may_grow_unseen(self) -> bool:
+        """Whether SLOWLOG GET 1 goes in the pipeline: when nothing is cached yet, or when the log was full at the
+        last look (a new entry then pushes the oldest out and SLOWLOG LEN stays the same)."""
+        state = self._state
+        if state.slowlog_marker is None or not state.multi_section_info:  # Redis < 7: no SLOWLOG RESET row
+            return True
+        max_len = to_number(state.config.get("slowlog-max-len", ""))
+        length = state.slowlog_marker[0]
+        return max_len is None or not isinstance(length, int) or length >= max_len
+
+    async def _check_slowlog(self, conn: Connection, by_name: dict[str, object], info: Info) -> None:
+        """SLOWLOG GET 1 (the newest entry: its id and duration) is sent only when the log may have changed.
+
+        Entries are only added (each with a new id) or all removed by SLOWLOG RESET, and while the log is not
+        full every addition changes SLOWLOG LEN, which is sent on every scrape. So the newest entry is the
+        cached one as long as the length and the commandstats row of SLOWLOG RESET are what they were when it
+        was fetched (and the log is not full); otherwise it is fetched in a second round trip. Redis < 7 books
+        every SLOWLOG subcommand together: there it is sent on every scrape."""
+        state = self._state
+        if "slowlog_len" not in by_name or "slowlog_get" in state.unsupported:
+            return
+        marker = (by_name["slowlog_len"], info.commandstats.get("slowlog|reset"))
+        if "slowlog_get" not in by_name:
+            if marker == state.slowlog_marker:
+                by_name["slowlog_get"] = state.slowlog_last
+                return
+            by_name["slowlog_get"] = (await conn.pipeline(encode_command(COMMANDS["slowlog_get"]), 1))[0]
+            state.count_sent(("slowlog_get",))
+        state.slowlog_last, state.slowlog_marker = by_name["slowlog_get"], marker
 
     async def _observe_acl_log(self, conn: Connection, reply: object) -> None:
         """Feed the ACL LOG prefix to the tracker; fetch the whole log only when the prefix cannot tell."""

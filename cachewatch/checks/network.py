@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from cachewatch.checks.measures import flag, growth, ratio
+from cachewatch.checks.measures import flag, growth
 from cachewatch.checks.model import AlertAs, Category, Check, FromMetrics, Severity, Snapshot, Thresholds, Tier
 
 NETWORK, CHEAP = Category.NETWORK, Tier.CHEAP
@@ -21,6 +21,21 @@ def _cluster_slots_fail(snap: Snapshot, prev: Snapshot | None) -> float | None:
         return None
     return float(int(snap.cluster_info.get("cluster_slots_fail", 0) or 0))
 
+
+def _client_slots_used(snap: Snapshot, prev: Snapshot | None) -> float | None:
+    """Share of maxclients in use. Redis refuses a connection when clients, replicas and cluster bus links together
+    reach maxclients, and connected_clients counts neither replicas nor links: a 6-node cluster's primary refuses at
+    connected_clients = maxclients - 11, below a 95% threshold of maxclients for maxclients under about 220."""
+    clients, limit = snap.number("connected_clients"), snap.number("maxclients")
+    if clients is None or not limit:
+        return None
+    return (clients + (snap.number("connected_slaves") or 0) + (snap.number("cluster_connections") or 0)) / limit
+
+
+# The same sum in PromQL: replicas and cluster links count 0 where a Redis (< 7) or a target does not report them.
+SLOTS_USED = ("(redis_connected_clients{node} + (redis_connected_slaves{node} or "
+              "redis_connected_clients{node} * 0) + (redis_cluster_connections{node} or redis_connected_clients{node} "
+              "* 0)) / (redis_config_maxclients{node} > 0)")
 
 PANEL = "cachewatch-health/network"
 row = partial(Check, category=NETWORK, tier=CHEAP, panel=PANEL)  # the fields every row here shares
@@ -43,14 +58,15 @@ CHECKS: tuple[Check, ...] = (
                                         "{{ $labels.role }}) does not answer the exporter.",
                             alerts={CRITICAL: AlertAs(name="RedisDown", for_=1)})),
     row(id="net.maxclients", unit="ratio", thresholds=Thresholds(warning=0.8, critical=0.95),
-        measure=lambda s, p: ratio(s, "connected_clients", "maxclients"), title="Connections are close to maxclients",
-        trigger="connected_clients / maxclients ≥ 0.8 / ≥ 0.95 (spec: thresholds.connections_warning_ratio / "
-                "connections_critical_ratio)",
+        measure=_client_slots_used, title="Connections are close to maxclients",
+        trigger="(connected_clients + connected_slaves + cluster_connections) / maxclients ≥ 0.8 / ≥ 0.95 (spec: "
+                "thresholds.connections_warning_ratio / connections_critical_ratio)",
         why="At maxclients new connections are refused: application instances fail to start or reconnect.",
         fix="Look for connection leaks (pool size × instances), raise maxclients, or add shards.",
         metrics=FromMetrics(
-            expr="redis_connected_clients{node} / (redis_config_maxclients{node} > 0)", panel=CLIENTS,
-            fire={"redis_connected_clients": 1000, "redis_config_maxclients": 1000}, fire_value=1,
+            expr=SLOTS_USED, panel=CLIENTS,
+            fire={"redis_connected_clients": 989, "redis_cluster_connections": 10, "redis_connected_slaves": 1,
+                  "redis_config_maxclients": 1000}, fire_value=1,
             quiet={"redis_connected_clients": 10, "redis_config_maxclients": 1000},
             description="{{ $labels.instance }} has {{ $value | humanizePercentage }} of maxclients connected.",
             alerts={WARNING: AlertAs(name="RedisConnectionsHigh", threshold="connections_warning_ratio"),

@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--webhook-token-file", metavar="FILE", help="bearer token Alertmanager must send")
     serve.add_argument("--session-secret-file", metavar="FILE", help="key that signs console sessions; give the "
                        "same file to every replica behind one address (default: random per process)")
+    serve.add_argument("--otlp-logs-endpoint", metavar="URL", help="also send logs over OTLP/HTTP (default: "
+                       "$OTEL_EXPORTER_OTLP_LOGS_ENDPOINT; README: Logs over OTLP)")
     serve.set_defaults(func=run_serve)
 
     def client(name: str, help_: str) -> argparse.ArgumentParser:
@@ -103,7 +105,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from cachewatch.alert_lifecycle.auth import UsersFileError
     from cachewatch.alert_lifecycle.service import ServiceError, serve
     from cachewatch.cli.spec import load
+    from cachewatch.log_export import configure
 
+    configure(endpoint=args.otlp_logs_endpoint, service_name="cachewatch-alerts")  # serve() sets logging up
     try:
         spec = load(args.spec) if args.spec else _demo_spec(args.users)
         if spec is None:

@@ -61,8 +61,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="do not verify the Redis server certificate of --redis-addr (testing only)")
     p.add_argument("--key-sampling", action="store_true",
                    help="enable background big/hot-key sampling of --redis-addr (see config key_sampling)")
+    p.add_argument("--drop-family", metavar="NAME", action="append", dest="drop_families",
+                   help="an exporter family not to serve, e.g. redis_commands_latencies_usec (repeatable; config "
+                        "series.drop_families; series each costs: docs/capacity.md)")
+    p.add_argument("--command-allowlist", metavar="CMD,...", type=_names,
+                   help="commands that keep their own latency series (config series.command_allowlist); the "
+                        "others are summed into cmd=\"other\" ('': all of them), or left out with "
+                        "--other-commands drop")
+    p.add_argument("--other-commands", choices=["aggregate", "drop"],
+                   help="what --command-allowlist does with the other commands (default aggregate)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--otlp-logs-endpoint", metavar="URL", help="also send logs over OTLP/HTTP, e.g. "
+                   "http://collector:4318/v1/logs (default: $OTEL_EXPORTER_OTLP_LOGS_ENDPOINT; README: Logs over OTLP)")
     p.set_defaults(func=run)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """Comma-separated names; a tuple, so that an empty allowlist ('' : every command into "other") still counts
+    as given (build_settings skips empty lists, the flags nobody gave)."""
+    return tuple(name for name in text.split(",") if name.strip())
 
 
 def exporter_flags(args: argparse.Namespace) -> dict[str, object]:
@@ -84,6 +101,9 @@ def exporter_flags(args: argparse.Namespace) -> dict[str, object]:
         "tls.server_name": args.tls_server_name,
         "tls.insecure_skip_verify": args.skip_tls_verification,
         "key_sampling.enabled": args.key_sampling,
+        "series.drop_families": args.drop_families,
+        "series.command_allowlist": args.command_allowlist,
+        "series.other_commands": args.other_commands,
         "log_level": args.log_level,
     }
 
@@ -121,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from cachewatch.exporter.options import SettingsError, build_settings
     from cachewatch.exporter.targets import TargetError
     from cachewatch.exporter.webconfig import WebConfig, WebConfigError
+    from cachewatch.log_export import configure
     from cachewatch.logs import setup_logging
 
     try:
@@ -129,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     except (SettingsError, WebConfigError) as exc:
         print(f"cachewatch exporter: {exc}", file=sys.stderr)
         return 2
+    configure(endpoint=args.otlp_logs_endpoint, service_name="cachewatch-exporter")
     setup_logging(settings.log_level)
 
     try:

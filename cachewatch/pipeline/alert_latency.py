@@ -66,12 +66,13 @@ FAULTS: tuple[Fault, ...] = (
     Fault("eviction storm", ("RedisEvictionCannotKeepUp",), ("RedisEvictionsHigh", "RedisEvictionRatioHigh"),
           note="evictions alone are normal for a cache (warnings); eviction falling behind the writes pages"),
     Fault("slow commands", ("RedisLatencySpikesCritical", "RedisHealthCheckCritical"),
-          ("RedisLatencySpikes", "RedisSlowlogGrowing"),
+          ("RedisLatencySpikes", "RedisSlowlogGrowing", "RedisLatencyP99High", "RedisEventloopBusy"),
           note="RedisHealthCheckCritical with check=perf.slow_commands (a command ≥ 0.5 s); spikes need "
                "latency-monitor-threshold"),
     Fault("auth failures flood", (), ("RedisAuthFailuresSpike",), note="a security ticket, not a page"),
     Fault("maxclients exhausted", ("RedisConnectionsHighCritical",), ("RedisRejectedConnections",)),
-    Fault("exporter killed", ("RedisExporterDown",), note="RedisExporterDown inhibits RedisDown fleet-wide"),
+    Fault("exporter killed", ("RedisExporterDown",), note="RedisExporterDown inhibits every node's RedisDown, "
+          "RedisScrapeFailing and RedisProbeFailing fleet-wide"),
     Fault("hit ratio collapsing (instrumented application)", (), ("RedisClientHitRatioLow",),
           note="a ticket after 30 minutes (a cold cache after a restart is normal); the hit-ratio SLO's burn-rate "
                "alerts follow over their windows"),
@@ -121,6 +122,10 @@ class Budget:
         return self.worst <= WORST_LIMIT and self.typical <= TYPICAL_LIMIT
 
 
+# What Redis Cluster decides only after cluster-node-timeout (not, say, redis_cluster_connections: sockets in use).
+CLUSTER_VERDICT = re.compile(r"redis_cluster_(state|slots_fail|slots_pfail)\b")
+
+
 def seconds(text: str) -> float:
     """A Prometheus duration (``1m30s``, ``0s``) in seconds."""
     return sum(int(n) * UNITS[unit] for n, unit in DURATION.findall(text))
@@ -145,7 +150,7 @@ def budget(spec: FleetSpec, alert: Alert) -> Budget:
     iv = spec.intervals
     kind = source(alert)
     terms = []
-    if "redis_cluster_" in alert.expr:
+    if CLUSTER_VERDICT.search(alert.expr):
         terms.append(Term("onset", CLUSTER_NODE_TIMEOUT, CLUSTER_NODE_TIMEOUT,
                           "cluster-node-timeout: the cluster declares the primary failed"))
     every = {"scrape": iv.scrape, "slo": iv.scrape, "probe": iv.probe, "absent": 0.0}[kind]

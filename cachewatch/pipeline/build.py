@@ -3,7 +3,7 @@
 Each part turns the spec into a ``Contribution`` (pure functions, no I/O). This module is the only place
 that knows all the parts; the files several parts feed (``prometheus.yml``, ``alertmanager.yml`` and its route
 tests, the rule files and their promtool tests, the mixin, the PrometheusRule, the runbooks, the alert latency
-budget) are assembled
+budget, the capacity plan, the exporters' config) are assembled
 here, every query is linted against the catalog, and the result goes to the one writer.
 """
 
@@ -20,6 +20,8 @@ from cachewatch.exporter.contribution import contribution as exporter
 from cachewatch.pipeline import (
     alert_latency,
     alertmanager_yml,
+    capacity,
+    exporter_config,
     lint,
     mixin,
     prometheus_rule,
@@ -73,6 +75,8 @@ def assemble(spec: FleetSpec, contributions: list[Contribution]) -> Generated:
         *mixin.files(spec, docs, boards),
         *runbooks.files(alerts_of(groups)),
         *alert_latency.files(spec, alerts_of(groups)),
+        *capacity.files(spec, groups),
+        *exporter_config.files(spec, groups, boards),
         *(File(f"dashboards/{uid}.json", board) for uid, board in boards.items()),
         *(file for c in contributions for file in c.files),
     ]

@@ -3,7 +3,9 @@
 Every regional Prometheus sends every alert to all members (links.alertmanager_urls); the members gossip
 notification logs and silences, so an alert both replicas of a region send, received by every member, is
 notified once (the member at position 0 sends, the next takes over when it leaves). A member advertises an IP
-address only (``--cluster.advertise-address`` takes no host name), so it is written only for IP peers.
+address only (``--cluster.advertise-address`` takes no host name), so it is written only for IP peers. Each member
+listens on the port its own peer address names (the others dial that port): the spec's ``listen_port`` is only the
+default port of peers derived from links.alertmanager_urls.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import ipaddress
 
 from cachewatch.artifacts import File, Json
 from cachewatch.spec import FleetSpec
-from cachewatch.spec.scale import alertmanager_peers, scale_of
+from cachewatch.spec.scale import alertmanager_peers
 
 PATH = "global/alertmanager/cluster.yml"
 CONFIG = "../../alertmanager/alertmanager.yml"  # the fleet's one Alertmanager config, from global/alertmanager/
@@ -27,9 +29,9 @@ def _is_ip(host: str) -> bool:
 
 
 def peer_args(spec: FleetSpec, peer: str, peers: list[str]) -> list[str]:
-    host = peer.rsplit(":", 1)[0]
+    host, port = peer.rsplit(":", 1)
     args = [f"--config.file={CONFIG}", "--storage.path=/var/lib/alertmanager",
-            f"--cluster.listen-address=0.0.0.0:{scale_of(spec).alertmanager.listen_port}"]
+            f"--cluster.listen-address=0.0.0.0:{port}"]
     if _is_ip(host):
         args.append(f"--cluster.advertise-address={peer}")
     args += [f"--cluster.peer={other}" for other in peers if other != peer]

@@ -1,9 +1,10 @@
 """Scale mode's ``regions/<region>/prometheus.yml``: one config per region, run by each Prometheus of its HA pair.
 
-- Scrape jobs: the exporter part's jobs rebuilt for the region's slice of the spec (its nodes, through its own
-  exporters when ``scale.exporters`` names them); jobs that come out the same in every region (the alert lifecycle
-  service, applications, shared exporters' own metrics) are fleet-wide and go to the home region only: scraped
-  twice they would be stored twice and page twice, under two region labels.
+- Scrape jobs: the exporter's and the applications' jobs rebuilt for the region's slice of the spec (its nodes,
+  through its own exporters when ``scale.exporters`` names them; the applications whose ``region`` it is, those
+  naming none in the home region); jobs that come out the same in every region (the alert lifecycle service, shared
+  exporters' own metrics) are fleet-wide and go to the home region only: scraped twice they would be stored twice
+  and page twice, under two region labels.
 - Rules: every rule file of the fleet (``../../prometheus/rules``), so every paging alert is evaluated in the
   region, close to its data. The expressions need no region filter: this server holds only its region's series.
 - ``external_labels {fleet, region, <replica label>}``; the replica's value comes from the environment
@@ -18,13 +19,15 @@ from __future__ import annotations
 from cachewatch.artifacts import Contribution, File, Json
 from cachewatch.exporter.contribution import contribution as exporter_contribution
 from cachewatch.pipeline import prometheus_yml, scale_remote_write
-from cachewatch.spec import ExporterDeployment, FleetSpec, Region
-from cachewatch.spec.scale import home_region, replica_names, scale_of
+from cachewatch.spec import FleetSpec, Region
+from cachewatch.spec.scale import application_region, home_region, replica_names, scale_of
+from cachewatch.tracing.contribution import PART as TRACING_PART
+from cachewatch.tracing.contribution import contribution as tracing_contribution
 
-REPLICA_ENV = "CACHEWATCH_REPLICA"
+REPLICA_ENV = prometheus_yml.REPLICA_ENV
 RULES_DIR = "../../prometheus/rules"  # the fleet's rule files, relative to regions/<region>/
 # Parts whose scrape jobs follow the regions: rebuilt from each region's slice of the spec.
-REGIONAL_PARTS = {"exporter": exporter_contribution}
+REGIONAL_PARTS = {"exporter": exporter_contribution, TRACING_PART: tracing_contribution}
 
 
 def path(region: str) -> str:
@@ -32,11 +35,13 @@ def path(region: str) -> str:
 
 
 def region_spec(spec: FleetSpec, region: Region) -> FleetSpec:
-    """The spec as one region's Prometheus sees it: that region's clusters, scraped through its exporters."""
+    """The spec as one region's Prometheus sees it: that region's clusters, scraped through its exporters, and the
+    applications running there."""
     exporters = scale_of(spec).exporters.get(region.name)
-    update: dict = {"regions": [region]}
+    update: dict = {"regions": [region], "applications": [app for app in spec.applications
+                                                           if application_region(spec, app) == region.name]}
     if exporters:
-        update["exporter"] = ExporterDeployment(addresses=exporters)
+        update["exporter"] = spec.exporter.model_copy(update={"addresses": exporters})  # keeps its series options
     return spec.model_copy(update=update)
 
 
@@ -76,7 +81,7 @@ def config(spec: FleetSpec, region: str, rule_files: list[str], contributions: l
     doc = prometheus_yml.config(spec, [], contributions)
     doc["global"]["external_labels"] = {"fleet": spec.name, "region": region, label: f"${{{REPLICA_ENV}}}"}
     doc["rule_files"] = [f"{RULES_DIR}/{name}" for name in rule_files]
-    doc["alerting"] = {"alert_relabel_configs": [{"regex": label, "action": "labeldrop"}], **doc["alerting"]}
+    doc["alerting"]["alert_relabel_configs"] = [{"regex": label, "action": "labeldrop"}]
     remote = scale_remote_write.remote_write(spec)
     if remote:
         doc["remote_write"] = remote

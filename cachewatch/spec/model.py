@@ -13,7 +13,8 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from cachewatch.checks import CHECKS
 from cachewatch.spec import time_ranges
-from cachewatch.spec.scale import Scale, scale_problems
+from cachewatch.spec.scale import Scale, application_problems, application_region, heartbeat_problems, scale_problems
+from cachewatch.spec.series import SeriesReduction
 from cachewatch.spec.types import Duration, Strict
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -420,10 +421,18 @@ class Heartbeat(Strict):
     ``repeat_interval``. A heartbeat service (healthchecks.io, Dead Man's Snitch, Opsgenie heartbeats, a
     PagerDuty heartbeat proxy) pages when the pings stop: a silent Prometheus, rule evaluation, Alertmanager or
     network path is then itself detected. Without a webhook the alert still fires and is routed to a receiver
-    with no integrations, so adding one later is a one-line change."""
+    with no integrations, so adding one later is a one-line change. In scale mode every region's Prometheus pair
+    and the global ruler each send their own Watchdog, to their own URL (``regions``, ``webhook``)."""
 
     webhook: WebhookChannel | None = Field(None, description="where the heartbeat is posted; a URL that is itself a "
-                                           "secret (healthchecks.io's ping URL) as url_secret (Alertmanager 0.26+)")
+                                           "secret (healthchecks.io's ping URL) as url_secret (Alertmanager 0.26+). "
+                                           "In scale mode: the global rule path's heartbeat (the ruler on the "
+                                           "long-term store)")
+    regions: dict[Name, WebhookChannel] = Field(
+        default_factory=dict, description="scale mode: region → that region's own heartbeat URL (one check per "
+        "region at the heartbeat service, as each healthchecks.io check or snitch has its own URL). Each region's "
+        "Prometheus pair sends its own Watchdog; on a shared URL the other regions' pings would hide a silent one, "
+        "so once any heartbeat is set every region needs its own")
     repeat_interval: Duration = Field(300.0, ge=60, le=3600, description="the heartbeat's period: the service "
                                       "should alarm after about twice this without a ping")
 
@@ -437,6 +446,8 @@ class ExporterDeployment(Strict):
     """Where the cachewatch exporters run; with several, Prometheus shards targets by hashmod."""
 
     addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1:9121"], min_length=1)
+    series: SeriesReduction = Field(SeriesReduction(), description="families the exporters drop or aggregate at "
+                                    "the source (written to exporter/cachewatch-exporter.yml; docs/capacity.md)")
 
 
 class Links(Strict):
@@ -548,12 +559,17 @@ class Tracing(Strict):
 
 
 class Application(Strict):
-    """A service using cachewatch.tracing; Prometheus scrapes its prometheus_client endpoint (job cachewatch-apps)."""
+    """A service using cachewatch.tracing; Prometheus scrapes its prometheus_client endpoint (job cachewatch-apps),
+    in scale mode from its region's Prometheus pair (a cross-region scrape would put a WAN link in its alerts)."""
 
     name: Name = Field(description="value of the application label (bounded: one per service, not per instance)")
     team: Name = Field(description="owning team; must be one of the spec's teams")
     targets: list[Address] = Field(min_length=1, description="host:port of each instance's metrics endpoint")
     metrics_path: str = Field("/metrics", pattern=r"^/[^\s?#]*$", description="HTTP path of the metrics endpoint")
+    region: Name | None = Field(None, description="the region its instances run in (one of the spec's regions): the "
+                                "label region on its series and, in scale mode, the region whose Prometheus pair "
+                                "scrapes it (default there: scale.home_region). An application deployed in several "
+                                "regions has one entry per region, under the same name and team")
 
 
 class FleetSpec(Strict):
@@ -598,7 +614,7 @@ class FleetSpec(Strict):
         _unique("node addresses", [n.address for c in clusters for n in c.nodes], problems)
         _unique("slos", [s.name for s in self.slos], problems)
         _unique("maintenance windows", [m.name for m in self.maintenance], problems)
-        _unique("applications", [a.name for a in self.applications], problems)
+        _unique("applications", [_app_key(self, a) for a in self.applications], problems)
         _unique("application endpoints", [f"{t}{a.metrics_path}" for a in self.applications for t in a.targets],
                 problems)
         names = {c.name for c in clusters}
@@ -610,6 +626,7 @@ class FleetSpec(Strict):
             if app.team not in teams:
                 known = ", ".join(sorted(teams))
                 problems.append(f"application {app.name} names team {app.team!r}; teams: {known}")
+        problems += application_problems(self)
         for slo in self.slos:
             problems += [f"slo {slo.name} names unknown cluster {c!r}" for c in slo.clusters if c not in names]
             if slo.team and slo.team not in teams:
@@ -620,7 +637,7 @@ class FleetSpec(Strict):
         for team in self.teams:
             if team.escalation.escalate_to and not any(team.escalation.ack_timeout(s) for s in SEVERITIES):
                 problems.append(f"team {team.name}: escalation.escalate_to is set but no ack_timeout_* is")
-        problems += scale_problems(self)
+        problems += scale_problems(self) + heartbeat_problems(self)
         if self.platform_team and self.platform_team not in teams:
             problems.append(f"platform_team names unknown team {self.platform_team!r}")
         for window in self.maintenance:
@@ -643,6 +660,12 @@ class FleetSpec(Strict):
         if not cluster.thresholds:
             return self.thresholds
         return Thresholds.model_validate({**self.thresholds.model_dump(), **cluster.thresholds})
+
+
+def _app_key(spec: FleetSpec, app: Application) -> str:
+    """An application is one (name, region): one entry per region it runs in."""
+    region = application_region(spec, app)
+    return f"{app.name} in {region}" if region else app.name
 
 
 def _unique(what: str, values: list[str], problems: list[str]) -> None:

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from cachewatch.spec.types import Strict
 
 if TYPE_CHECKING:
-    from cachewatch.spec.model import FleetSpec
+    from cachewatch.spec.model import Application, FleetSpec, WebhookChannel
 
 NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ADDRESS = r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$"
@@ -121,8 +121,9 @@ class AlertmanagerCluster(Strict):
     (links.alertmanager_urls), and the members gossip so that each alert is notified once."""
 
     peers: list[Address] = Field(default_factory=list, description="host:port of each member's cluster "
-                                 "listener; default: the hosts of links.alertmanager_urls on port 9094")
-    listen_port: int = Field(9094, ge=1, le=65535, description="--cluster.listen-address port")
+                                 "listener; default: the hosts of links.alertmanager_urls on listen_port")
+    listen_port: int = Field(9094, ge=1, le=65535, description="the cluster port of peers derived from "
+                             "links.alertmanager_urls; each member listens on its own peer address's port")
 
 
 class Logs(Strict):
@@ -199,6 +200,61 @@ def scale_problems(spec: FleetSpec) -> list[str]:
     if spec.scale.home_region is not None and spec.scale.home_region not in regions:
         problems.append(f"scale.home_region names unknown region {spec.scale.home_region!r}; regions: "
                         f"{', '.join(regions)}")
+    return problems
+
+
+def application_region(spec: FleetSpec, app: Application) -> str | None:
+    """The region an application runs in: its own, else in scale mode the home region (whose pair scrapes the
+    fleet-wide jobs); None outside scale mode when the spec does not say (its series then carry no region)."""
+    if app.region is not None:
+        return app.region
+    return home_region(spec) if spec.scale is not None else None
+
+
+def application_problems(spec: FleetSpec) -> list[str]:
+    """Regions the spec does not have, and one application owned by two teams across its regions' entries."""
+    regions = [r.name for r in spec.regions]
+    problems = [f"applications.{i}.region: {app.region!r} is not a region of the spec; allowed: {', '.join(regions)}"
+                for i, app in enumerate(spec.applications) if app.region is not None and app.region not in regions]
+    teams: dict[str, list[str]] = {}
+    for app in spec.applications:
+        teams.setdefault(app.name, []).append(app.team)
+    problems += [f"application {name}: its entries name teams {', '.join(sorted(set(owners)))}; an application "
+                 "deployed in several regions has one team (its client alerts page that team)"
+                 for name, owners in teams.items() if len(set(owners)) > 1]
+    return problems
+
+
+def _heartbeat_target(channel: WebhookChannel) -> str:
+    return channel.url or str(channel.url_secret)
+
+
+def heartbeat_problems(spec: FleetSpec) -> list[str]:
+    """The heartbeats must let the heartbeat service see each sender apart: in scale mode a URL per region (each
+    region's pair sends its own Watchdog), different from the global ruler's; outside it there is one sender."""
+    beat = spec.heartbeat
+    if spec.scale is None:
+        return ["heartbeat.regions: per-region heartbeats are for scale mode (a Prometheus pair per region); without "
+                "a scale section the one Prometheus sends one heartbeat, to heartbeat.webhook"] if beat.regions else []
+    regions = [r.name for r in spec.regions]
+    allowed = ", ".join(regions)
+    problems = [f"heartbeat.regions names unknown region {name!r}; allowed: {allowed}"
+                for name in beat.regions if name not in regions]
+    missing = [name for name in regions if name not in beat.regions]
+    if (beat.webhook or beat.regions) and missing:
+        problems.append(f"heartbeat.regions: no URL for {', '.join(missing)}: in scale mode each region's Prometheus "
+                        "pair sends its own CachewatchWatchdog, and on a URL shared with other regions (or with "
+                        "heartbeat.webhook, the global ruler's) their pings would hide a silent one; give each region "
+                        f"its own check's URL (keys: {allowed})")
+    senders = {f"heartbeat.regions.{name}": channel for name, channel in beat.regions.items()}
+    if beat.webhook is not None:
+        senders["heartbeat.webhook"] = beat.webhook
+    by_target: dict[str, list[str]] = {}
+    for where, channel in senders.items():
+        by_target.setdefault(_heartbeat_target(channel), []).append(where)
+    problems += [f"{' and '.join(where)} post to the same URL: the heartbeat service would see one check, and one "
+                 "sender's pings would hide the other's silence; give each its own check's URL"
+                 for where in by_target.values() if len(where) > 1]
     return problems
 
 

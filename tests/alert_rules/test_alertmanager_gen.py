@@ -235,7 +235,8 @@ def test_inhibit_rules_present() -> None:
     twin = by_source[('severity="critical"', 'twin=~".+"')]
     assert twin["target_matchers"] == ['severity="warning"', 'twin=~".+"'] and "twin" in twin["equal"]
     assert by_source[('scope="cluster"', 'severity="critical"')]["equal"] == ["cluster"]
-    assert by_source[('alertname="RedisExporterDown"',)]["target_matchers"] == ['alertname="RedisDown"']
+    assert by_source[('alertname="RedisExporterDown"',)]["target_matchers"] == [
+        'alertname=~"RedisDown|RedisScrapeFailing|RedisProbeFailing"']
     for rule in rules:  # deprecated forms are not used
         assert set(rule) == {"source_matchers", "target_matchers", "equal"}
 

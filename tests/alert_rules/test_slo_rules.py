@@ -220,7 +220,7 @@ def every_kind() -> FleetSpec:
 def quiet_counters(node: str) -> dict[str, str]:
     hist = "redis_commands_latencies_usec"
     return {f"redis_keyspace_hits_total{{{node}}}": "0xN", f"redis_keyspace_misses_total{{{node}}}": "0xN",
-            f'{hist}_bucket{{{node},cmd="get",le="1024"}}': "0xN", f'{hist}_count{{{node},cmd="get"}}': "0xN",
+            f'{hist}_bucket{{{node},cmd="get",le="1056"}}': "0xN", f'{hist}_count{{{node},cmd="get"}}': "0xN",
             f'redis_commands_total{{{node},cmd="get"}}': "0xN",
             f'redis_commands_failed_calls_total{{{node},cmd="get"}}': "0xN",
             f'redis_commands_rejected_calls_total{{{node},cmd="get"}}': "0xN",
@@ -277,15 +277,15 @@ def test_one_node_down_of_twenty_pages_within_the_expected_time(tmp_path: Path) 
 
 
 def test_latency_sli_uses_the_largest_reported_bucket_below_the_threshold(tmp_path: Path) -> None:
-    """Redis reports only non-empty buckets: SET has no le=1024 series yet all its calls were fast. GET is half
+    """Redis reports only non-empty buckets: SET has no le=1056 series yet all its calls were fast. GET is half
     slow. BLPOP waits by design and is left out. Error ratio: 50 slow / 200 calls."""
     spec = fleet(SLO(name="lat", kind="latency", objective=99, clusters=["a"], latency_threshold_seconds=0.002))
     node, h = NODE + ',cluster="a"', "redis_commands_latencies_usec"
     series = {f'{h}_bucket{{{node},cmd="set",le="8"}}': "0+6000xN", f'{h}_count{{{node},cmd="set"}}': "0+6000xN",
-              f'{h}_bucket{{{node},cmd="get",le="512"}}': "0+1200xN",
-              f'{h}_bucket{{{node},cmd="get",le="1024"}}': "0+3000xN",
-              f'{h}_bucket{{{node},cmd="get",le="4096"}}': "0+6000xN", f'{h}_count{{{node},cmd="get"}}': "0+6000xN",
-              f'{h}_bucket{{{node},cmd="blpop",le="1048576"}}': "0+600xN",
+              f'{h}_bucket{{{node},cmd="get",le="528"}}': "0+1200xN",
+              f'{h}_bucket{{{node},cmd="get",le="1056"}}': "0+3000xN",
+              f'{h}_bucket{{{node},cmd="get",le="4227"}}': "0+6000xN", f'{h}_count{{{node},cmd="get"}}': "0+6000xN",
+              f'{h}_bucket{{{node},cmd="blpop",le="1073741"}}': "0+600xN",
               f'{h}_count{{{node},cmd="blpop"}}': "0+600xN"}
     labels = '{slo="lat",team="t"}'
     exprs = [near('cachewatch:slo_sli_error:ratio_rate5m{slo="lat"}', 0.25, "30m", labels),
@@ -293,11 +293,28 @@ def test_latency_sli_uses_the_largest_reported_bucket_below_the_threshold(tmp_pa
     run_scenario(tmp_path, spec, series, {}, exprs, minutes=40)
 
 
+def test_failed_logins_do_not_burn_the_error_budget(tmp_path: Path) -> None:
+    """A client guessing passwords: 100 failed AUTHs a second beside 100 GETs of which 1 fails. The SLI counts
+    the GETs' 1% (a security alert covers the guessing, not the cache's error budget)."""
+    spec = fleet(SLO(name="err", kind="error_rate", objective=99.9, clusters=["a"]))
+    node = NODE + ',cluster="a"'
+    series = {f'redis_commands_total{{{node},cmd="get"}}': "0+6000xN",
+              f'redis_commands_failed_calls_total{{{node},cmd="get"}}': "0+60xN",
+              f'redis_commands_total{{{node},cmd="auth"}}': "0+6000xN",
+              f'redis_commands_failed_calls_total{{{node},cmd="auth"}}': "0+6000xN"}
+    labels = '{slo="err",team="t"}'
+    exprs = [near('cachewatch:slo_sli_error:ratio_rate5m{slo="err"}', 0.01, "30m", labels),
+             near('cachewatch:slo_sli_events:rate5m{slo="err"}', 100.0, "30m", labels)]
+    run_scenario(tmp_path, spec, series, {}, exprs, minutes=40)
+
+
 def test_latency_bucket_rounding_and_spellings() -> None:
-    assert slo.latency_bucket_usec(SLO(name="x", kind="latency", objective=99, latency_threshold_seconds=0.002)) == 1024
-    assert slo.latency_bucket_usec(SLO(name="x", kind="latency", objective=99, latency_threshold_seconds=0.001)) == 512
+    # Redis' own bucket bounds (1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, …), not powers of two
+    assert slo.latency_bucket_usec(SLO(name="x", kind="latency", objective=99, latency_threshold_seconds=0.002)) == 1056
+    assert slo.latency_bucket_usec(SLO(name="x", kind="latency", objective=99, latency_threshold_seconds=0.01)) == 8454
     assert slo.le_matcher(4) == 'le=~"(1|2|4)(\\\\.0)?"'
-    assert slo.le_matcher(1 << 21).endswith('|1\\\\.048576e\\\\+06|2\\\\.097152e\\\\+06"')
+    assert slo.le_matcher(66) == 'le=~"(1|2|4|8|16|33|66)(\\\\.0)?"'
+    assert slo.le_matcher(2_000_000).endswith('|541065|1073741)(\\\\.0)?|1\\\\.073741e\\\\+06"')
     with pytest.raises(ValidationError, match=r"latency_threshold_seconds\n.*greater than or equal to 0.000001"):
         SLO(name="x", kind="latency", objective=99, latency_threshold_seconds=1e-7)  # the spec refuses it
 

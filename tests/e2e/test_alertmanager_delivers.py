@@ -113,6 +113,10 @@ def test_real_alertmanager_inhibits_as_designed(tmp_path: Path) -> None:
                              "active"),
         "down-c4": (dict(alertname="RedisDown", severity="critical", cluster="c4", instance="i6", **node),
                     "suppressed"),
+        "scrape-failing": (dict(alertname="RedisScrapeFailing", severity="warning", cluster="c5", instance="i7",
+                                **node), "active"),
+        "probe-failing": (dict(alertname="RedisProbeFailing", severity="warning", cluster="c5", instance="i8",
+                               **node), "active"),
     }
 
     def states() -> dict[str, str]:
@@ -129,5 +133,7 @@ def test_real_alertmanager_inhibits_as_designed(tmp_path: Path) -> None:
         expected = {case: state for case, (_, state) in cases.items()}
         assert settle(expected) == expected
         api(base, "/api/v2/alerts", [alert(case="exporter", alertname="RedisExporterDown", severity="critical")])
-        expected |= {"exporter": "active", "down": "suppressed"}  # every RedisDown, whatever its instance
+        # every node's RedisDown, RedisScrapeFailing and RedisProbeFailing, whatever its instance
+        expected |= {"exporter": "active", "down": "suppressed", "scrape-failing": "suppressed",
+                     "probe-failing": "suppressed"}
         assert settle(expected) == expected

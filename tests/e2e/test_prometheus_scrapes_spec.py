@@ -70,8 +70,16 @@ def test_real_prometheus_scrapes_each_node_through_the_exporter(tls: bool, tmp_p
             **({"auth_module": "prod"} if tls else {})}
 
 
+def single_prometheus(spec: FleetSpec) -> FleetSpec:
+    """The example fleet without scale mode: one Prometheus for every region (the regional configs have their own
+    test, tests/e2e/test_scale_stack.py)."""
+    doc = spec.model_dump()
+    doc["scale"], doc["heartbeat"]["regions"] = None, {}
+    return FleetSpec.model_validate(doc)
+
+
 def test_real_prometheus_puts_every_fleet_node_on_exactly_one_exporter(tmp_path: Path) -> None:
-    spec = load_spec(EXAMPLES["fleet"])
+    spec = single_prometheus(load_spec(EXAMPLES["fleet"]))
     config = generate_config(spec, tmp_path)
     with prometheus(spec, config, tmp_path) as port:
         targets = active_targets(port, tmp_path / "prometheus.log", want=120 + 120 + 60 + 3)  # and the probes

@@ -77,11 +77,44 @@ def test_at_a_15s_interval_commands_that_ran_are_spread_over_the_period_and_each
     assert max(per_scrape[4:]) <= 3  # about 8 commands / 4 scrapes per period, not all 8 at once
 
 
-def test_at_intervals_longer_than_the_period_every_command_that_ran_is_fetched_at_that_scrape() -> None:
+def test_at_intervals_longer_than_the_period_a_command_that_ran_is_fetched_at_that_scrape_or_the_next() -> None:
     planner = planner_after_full_fetch({"get": 1, "set": 1, "del": 1})
     assert planner.first_batch(300.0) is None
     planner.observe({"get": 2, "set": 1, "del": 7}, {}, 300.0)
-    assert sorted(planner.second_batch(300.0) or ()) == ["del", "get"]
+    assert planner.second_batch(300.0) == ("del",)  # half of what ran now (the oldest first) ...
+    planner.store(histogram_reply({"del": 7}), ("del",), {}, 300.0, {})
+    assert planner.first_batch(600.0) == ("get",)  # ... the rest in the next scrape's own pipeline
+
+
+def simulate(interval: float, commands: int, scrapes: int) -> list[tuple[int, float]]:
+    """Every command runs in every interval; per scrape: (commands fetched, oldest served data's age)."""
+    calls = {f"cmd{i}": 1 for i in range(commands)}
+    planner = planner_after_full_fetch(calls)
+    fetched_at = dict.fromkeys(calls, 0.0)
+    out = []
+    for k in range(1, scrapes):
+        now = k * interval
+        calls = {cmd: n + 1 for cmd, n in calls.items()}  # the traffic of the interval, then the scrape
+        fetched = 0
+        for step in ("first", "second"):
+            if step == "second":
+                planner.observe(calls, {}, now)
+            planned = planner.first_batch(now) if step == "first" else planner.second_batch(now)
+            assert planned != FULL
+            if planned:
+                planner.store(histogram_reply({cmd: calls[cmd] for cmd in planned}), planned, {}, now,
+                              {c: (n, n) for c, n in calls.items()})
+                fetched += len(planned)
+                fetched_at.update(dict.fromkeys(planned, now))
+        out.append((fetched, max(now - at for at in fetched_at.values())))
+    return out
+
+
+@pytest.mark.parametrize("interval", [60.0, 120.0, 300.0])
+def test_at_intervals_from_half_the_period_up_half_the_commands_are_fetched_at_each_scrape(interval: float) -> None:
+    rounds = simulate(interval, commands=10, scrapes=20)
+    assert all(age <= interval for _, age in rounds)  # served as of this scrape or the previous one, no older
+    assert [fetched for fetched, _ in rounds[2:]] == [5] * len(rounds[2:])  # not all ten at once
 
 
 def test_commands_only_this_exporter_ran_are_refreshed_one_per_scrape_once_a_period_old() -> None:
@@ -163,6 +196,29 @@ def test_every_command_that_ran_is_served_fresh_within_one_period(server: RedisS
     seen = asyncio.run(run())
     assert seen[0] == 1
     assert seen[-1] == 6
+
+
+def test_at_intervals_longer_than_the_period_the_served_data_lags_one_scrape_at_most(server: RedisServer) -> None:
+    client = redis.Redis(port=server.port)
+
+    async def run() -> tuple[list[int], list[float | None]]:
+        scraper = new_scraper(server, 0.1)
+        made, served = [], []
+        try:
+            for _ in range(8):
+                for _ in range(3):
+                    client.get("k")
+                made.append(3 * (len(made) + 1))
+                served.append(series(await scrape(scraper), GET_COUNT))
+                await asyncio.sleep(0.25)  # 2.5 periods between scrapes
+            return made, served
+        finally:
+            scraper.close()
+
+    made, served = asyncio.run(run())
+    assert served[0] == made[0]
+    for previous, count, now in zip(made, served[1:], made[1:], strict=False):
+        assert count is not None and previous <= count <= now  # every call up to the scrape before, at least
 
 
 def test_a_quiet_server_gets_no_histogram_fetch_for_its_idle_commands(server: RedisServer) -> None:

@@ -104,6 +104,15 @@ def test_a_black_hole_answers_within_the_scrape_timeout_header(exporter: Exporte
     assert elapsed < 1.0 + 0.4  # the header's 1 s, not the configured 10 s (margin for a loaded machine)
 
 
+def test_a_probe_waits_as_long_as_its_job_allows_beyond_the_exporters_scrape_timeout() -> None:
+    """A stalled replica's heartbeat delay is the time the probe waited: capping the wait at the exporter's own
+    scrape_timeout would report every stall as at most that, under a critical threshold set above it."""
+    with BlackHole() as hole, start_exporter("--allow-target", "127.0.0.1:*", "--scrape-timeout", "1s") as process:
+        result = process.get(f"/probe?target=127.0.0.1:{hole.port}", {TIMEOUT_HEADER: "3"})
+    assert result.status == 200 and result.value("redis_probe_success") == 0
+    assert result.value('redis_probe_duration_seconds{phase="ping"}') > 1.5  # the header's 3 s, not the 1 s
+
+
 def test_probe_requests_are_counted(exporter: ExporterProcess, primary: RedisServer) -> None:
     exporter.get(f"/probe?target={primary.url}")
     metrics = exporter.get("/metrics")

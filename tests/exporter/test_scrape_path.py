@@ -118,3 +118,66 @@ def test_latency_data_is_refreshed_on_its_interval_and_served_from_cache_between
     assert after["latency|histogram"] == middle.get("latency|histogram", 0) + 1
     for result in (first, *cached, refreshed):
         assert result.value(bucket) == 1 and result.value(quantile) is not None
+
+
+def test_a_scrape_asks_info_for_the_sections_it_reads_and_not_for_modules(fresh_redis: RedisServer) -> None:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
+        scrape_n(exporter, 2)  # connect, full fetch, CONFIG
+        fresh_redis.cli("CONFIG", "SET", "slowlog-log-slower-than", "0")  # from now on every command is logged
+        scrape_n(exporter, 2)
+        entries = fresh_redis.cli("SLOWLOG", "GET", "100")
+    words = entries.splitlines()  # redis-cli prints each entry's arguments one per line
+    assert "INFO" in words and "commandstats" in words and "keyspace" in words and "memory" in words
+    assert "modules" not in words and "default" not in words and "ALL" not in words
+
+
+def test_config_is_fetched_again_only_after_a_config_set(fresh_redis: RedisServer) -> None:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
+        scrape_n(exporter, 1)
+        _, before = server_stats(fresh_redis)
+        scrape_n(exporter, 5)
+        _, quiet = server_stats(fresh_redis)
+        fresh_redis.cli("CONFIG", "SET", "maxmemory", "123456789")
+        changed = exporter.get("/metrics")
+        _, after = server_stats(fresh_redis)
+        scrape_n(exporter, 5)
+        _, later = server_stats(fresh_redis)
+    assert quiet.get("config|get", 0) == before.get("config|get", 0)
+    assert changed.value("redis_config_maxmemory") == 123456789  # at the first scrape after the change
+    assert after["config|get"] == quiet.get("config|get", 0) + 1
+    assert later["config|get"] == after["config|get"]
+
+
+def test_slowlog_get_is_sent_only_when_the_log_changed_and_its_newest_entry_is_served(
+        fresh_redis: RedisServer) -> None:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
+        scrape_n(exporter, 2)
+        _, before = server_stats(fresh_redis)
+        scrape_n(exporter, 5)
+        _, quiet = server_stats(fresh_redis)
+        fresh_redis.cli("DEBUG", "SLEEP", "0.02")  # slower than the default 10 ms: one slowlog entry
+        first = exporter.get("/metrics")
+        fresh_redis.cli("SLOWLOG", "RESET")
+        fresh_redis.cli("DEBUG", "SLEEP", "0.03")  # the same length as before, a newer entry
+        second = exporter.get("/metrics")
+        _, after = server_stats(fresh_redis)
+    assert quiet.get("slowlog|get", 0) == before.get("slowlog|get", 0)
+    assert first.value("redis_slowlog_length") == 1 and second.value("redis_slowlog_length") == 1
+    assert second.value("redis_slowlog_last_id") == first.value("redis_slowlog_last_id") + 1
+    assert 0.02 <= first.value("redis_last_slow_execution_duration_seconds") < 0.03 <= (
+        second.value("redis_last_slow_execution_duration_seconds"))
+    assert after["slowlog|get"] == quiet.get("slowlog|get", 0) + 2
+
+
+def test_concurrent_metrics_requests_each_get_the_exporter_series_once(fresh_redis: RedisServer) -> None:
+    with start_exporter("--redis-addr", fresh_redis.url) as exporter:
+        scrape_n(exporter, 1)
+        pause = concurrent.futures.ThreadPoolExecutor(1).submit(fresh_redis.cli, "DEBUG", "SLEEP", "0.5")
+        time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: exporter.get("/metrics"), range(4)))
+        pause.result()
+        shared = exporter.get("/metrics").value("redis_exporter_shared_scrapes_total")
+    assert shared and shared >= 2  # the requests did share a round trip ...
+    for result in results:  # ... and none of them saw another's own series added to the shared result
+        assert sum(line.startswith("redis_exporter_build_info") for line in result.series()) == 1

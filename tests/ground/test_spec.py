@@ -43,6 +43,14 @@ def test_examples_load_with_the_promised_shape() -> None:
     assert fleet.maintenance and fleet.business_hours
     assert {a.team for a in fleet.applications} == {"identity", "commerce"} and fleet.tracing.sample_ratio == 1.0
     assert [a.name for a in small.applications] == ["demo-app"]
+    # scale mode: a pair per region, VictoriaMetrics, Loki; every application and heartbeat per region
+    regions = {r.name for r in fleet.regions}
+    assert fleet.scale and small.scale is None
+    assert (fleet.scale.long_term.engine, fleet.scale.logs.backend) == ("victoriametrics", "loki")
+    assert set(fleet.scale.exporters) == regions and fleet.scale.prometheus.replicas >= 2
+    assert {(a.name, a.region) for a in fleet.applications} == {(a, r) for a in ("login", "storefront")
+                                                                for r in regions}
+    assert set(fleet.heartbeat.regions) == regions and fleet.heartbeat.webhook is not None
 
 
 def test_yaml_of_the_same_schema_loads_to_the_same_spec(tmp_path: Path) -> None:
@@ -168,3 +176,74 @@ def test_pagerduty_url_and_external_urls_are_http_urls(tmp_path: Path) -> None:
     links = FleetSpec.model_validate(TINY).links
     assert (links.prometheus_external_url, links.alertmanager_external_url) == ("http://localhost:9090",
                                                                                "http://localhost:9093")
+
+
+SCALE_TWO_REGIONS = {
+    **TINY,
+    "regions": [{"name": name, "clusters": [{"name": f"cache-{name}", "team": "ops",
+                                             "nodes": [{"address": f"10.0.{i}.1:6379"}]}]}
+                for i, name in enumerate(("eu", "us"))],
+    "scale": {},
+}
+
+
+def app(name: str = "shop", region: str | None = None, team: str = "ops", host: str = "10.0.9.1") -> dict:
+    return {"name": name, "team": team, "targets": [f"{host}:8000"], **({"region": region} if region else {})}
+
+
+def problems_of(doc: dict) -> str:
+    with pytest.raises(ValueError) as info:
+        FleetSpec.model_validate(doc)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("scale", [True, False], ids=["scale", "single"])
+def test_an_application_region_must_be_one_of_the_spec_regions(scale: bool) -> None:
+    doc = {**SCALE_TWO_REGIONS, **({} if scale else {"scale": None})}
+    text = problems_of({**doc, "applications": [app(region="eu"), app("web", region="mars", host="10.0.9.2")]})
+    assert "applications.1.region: 'mars' is not a region of the spec; allowed: eu, us" in text
+    assert "applications.0" not in text
+
+
+def test_an_application_in_several_regions_is_one_entry_per_region_with_one_team() -> None:
+    spec = FleetSpec.model_validate({**SCALE_TWO_REGIONS, "applications": [
+        app(region="eu"), app(region="us", host="10.0.9.2")]})
+    assert [(a.name, a.region) for a in spec.applications] == [("shop", "eu"), ("shop", "us")]
+    text = problems_of({**SCALE_TWO_REGIONS, "applications": [app(region="eu"), app(region="eu", host="10.0.9.2")]})
+    assert "duplicate applications: 'shop in eu'" in text
+    # in scale mode an application naming no region runs in the home region (the first here): eu again
+    text = problems_of({**SCALE_TWO_REGIONS, "applications": [app(region="eu"), app(host="10.0.9.2")]})
+    assert "duplicate applications: 'shop in eu'" in text
+    teams = [{"name": t, "channels": {"hook": {"kind": "webhook", "url": "http://127.0.0.1:5001/"}},
+              "escalation": {"critical": ["hook"]}} for t in ("ops", "web")]
+    text = problems_of({**SCALE_TWO_REGIONS, "teams": teams, "applications": [
+        app(region="eu"), app(region="us", team="web", host="10.0.9.2")]})
+    assert "application shop: its entries name teams ops, web" in text
+
+
+def hook(url: str) -> dict:
+    return {"kind": "webhook", "url": url}
+
+
+@pytest.mark.parametrize(("heartbeat", "problem"), [
+    ({"webhook": hook("https://hc-ping.com/a")},
+     "heartbeat.regions: no URL for eu, us: in scale mode each region's Prometheus pair sends its own "
+     "CachewatchWatchdog"),
+    ({"regions": {"eu": hook("https://hc-ping.com/eu")}}, "heartbeat.regions: no URL for us:"),
+    ({"regions": {"eu": hook("https://hc-ping.com/eu"), "us": hook("https://hc-ping.com/us"),
+                  "ap": hook("https://hc-ping.com/ap")}},
+     "heartbeat.regions names unknown region 'ap'; allowed: eu, us"),
+    ({"webhook": hook("https://hc-ping.com/x"), "regions": {"eu": hook("https://hc-ping.com/x"),
+                                                            "us": hook("https://hc-ping.com/us")}},
+     "heartbeat.regions.eu and heartbeat.webhook post to the same URL"),
+])
+def test_in_scale_mode_every_region_has_its_own_heartbeat_url(heartbeat: dict, problem: str) -> None:
+    assert problem in problems_of({**SCALE_TWO_REGIONS, "heartbeat": heartbeat})
+
+
+def test_heartbeats_per_region_need_scale_mode_and_no_heartbeat_at_all_stays_valid() -> None:
+    regions = {"eu": hook("https://hc-ping.com/eu"), "us": hook("https://hc-ping.com/us")}
+    assert "heartbeat.regions: per-region heartbeats are for scale mode" in problems_of(
+        {**SCALE_TWO_REGIONS, "scale": None, "heartbeat": {"regions": regions}})
+    assert FleetSpec.model_validate({**SCALE_TWO_REGIONS, "heartbeat": {"regions": regions}}).heartbeat.webhook is None
+    assert not FleetSpec.model_validate(SCALE_TWO_REGIONS).heartbeat.regions  # no heartbeat: the receiver stays empty

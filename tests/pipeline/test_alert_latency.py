@@ -90,3 +90,18 @@ def test_generate_writes_the_doc_with_one_row_per_critical_alert() -> None:
     for reason in EXEMPT.values():
         assert reason in text
     assert text == markdown(spec, alerts_of(rule_groups(spec)))
+
+
+def test_the_bench_injects_every_fault_of_the_doc_and_expects_its_alerts() -> None:
+    """bench/alert_quality.py measures what docs/alert-latency.md promises: one bench row per doc row, a critical row
+    expecting one of the doc's pages, a warning row only the doc's alerts."""
+    from bench.alert_quality import FAULTS as BENCH
+
+    doc = {fault.name: fault for fault in FAULTS}
+    assert sorted(row.doc for row in BENCH) == sorted(doc)
+    for row in BENCH:
+        promised = doc[row.doc]
+        if row.severity == "critical":
+            assert set(row.alerts) & set(promised.pages), row.name
+        else:
+            assert set(row.alerts) <= set(promised.pages) | set(promised.warnings), row.name

@@ -52,12 +52,25 @@ def test_generate_then_validate_passes_for_the_examples(example: str, tmp_path: 
     assert validated.returncode == 0, validated.stdout
     last = validated.stdout.strip().splitlines()[-1]
     assert last.endswith("checks passed") and last.split()[0] == last.split()[2], last
-    for part in ("prometheus/prometheus.yml", "alertmanager/alertmanager.yml", "alertmanager/route-tests.yml",
-                 "kubernetes/prometheusrule.yaml", "mixin/mixin.libsonnet", "docs/runbooks.md",
-                 "dashboards/cachewatch-node.json", "grafana/provisioning/datasources/cachewatch.yaml",
-                 "tracing/otelcol-tail-sampling.yaml", "tracing/jaeger-v2.yaml"):
+    spec = load_spec(ROOT / "examples" / example)
+    shared = ("alertmanager/alertmanager.yml", "alertmanager/route-tests.yml", "kubernetes/prometheusrule.yaml",
+              "mixin/mixin.libsonnet", "docs/runbooks.md", "dashboards/cachewatch-node.json",
+              "tracing/otelcol-tail-sampling.yaml", "tracing/jaeger-v2.yaml")
+    if spec.scale is None:
+        layout = ("prometheus/prometheus.yml", "grafana/provisioning/datasources/cachewatch.yaml")
+        configs = [out / "prometheus" / "prometheus.yml"]
+    else:  # examples/fleet.py: a pair per region on VictoriaMetrics, logs to Loki, vmalert checked by -dryRun
+        layout = ("global/victoriametrics/flags.yml", "global/vmalert/flags.yml", "global/rules/fleet-meta.yml",
+                  "global/grafana/provisioning/datasources/cachewatch.yaml", "global/alertmanager/cluster.yml",
+                  "global/loki/loki.yaml",
+                  *(f"regions/{r.name}/{name}" for r in spec.regions for name in ("prometheus.yml",
+                                                                                "otelcol-logs.yaml")))
+        configs = [out / "regions" / r.name / "prometheus.yml" for r in spec.regions]
+        assert "vmalert -dryRun global/rules/fleet-meta.yml" in validated.stdout
+        assert "promtool check config" in validated.stdout
+    for part in (*shared, *layout):
         assert (out / part).is_file(), part
-    assert "job_name: cachewatch-apps" in (out / "prometheus" / "prometheus.yml").read_text()
+    assert all("job_name: cachewatch-apps" in config.read_text() for config in configs)
 
 
 def test_every_alert_is_complete_and_tested() -> None:

@@ -141,6 +141,14 @@ def test_ip_peers_advertise_their_own_address(spec: FleetSpec) -> None:
     assert "--cluster.advertise-address=10.9.0.1:9094" in first and "--cluster.peer=10.9.0.2:9094" in first
 
 
+def test_each_peer_listens_on_the_port_its_own_address_names(spec: FleetSpec) -> None:
+    """Two members on one host can form a cluster only if each listens where the others dial it."""
+    files = generated(with_scale(spec, alertmanager={"peers": ["10.9.0.1:9094", "10.9.0.1:9194"]}))
+    first, second = (peer["args"] for peer in files["global/alertmanager/cluster.yml"]["peers"])
+    assert "--cluster.listen-address=0.0.0.0:9094" in first and "--cluster.peer=10.9.0.1:9194" in first
+    assert "--cluster.listen-address=0.0.0.0:9194" in second and "--cluster.peer=10.9.0.1:9094" in second
+
+
 def test_grafana_reads_the_long_term_store_and_the_logs(files: dict) -> None:
     provisioned = files["global/grafana/provisioning/datasources/cachewatch.yaml"]
     datasources = {d["name"]: d for d in provisioned["datasources"]}

@@ -66,11 +66,32 @@ def test_each_region_scrapes_through_its_own_exporters(spec: FleetSpec) -> None:
 def test_fleet_wide_jobs_run_in_the_home_region_only(spec: FleetSpec) -> None:
     configs = regional(spec)
     jobs = {name: {job["job_name"] for job in config["scrape_configs"]} for name, config in configs.items()}
-    assert {"cachewatch-alerts", "cachewatch-apps"} <= jobs["eu-west"]
-    assert not {"cachewatch-alerts", "cachewatch-apps"} & jobs["us-east"]
+    assert "cachewatch-alerts" in jobs["eu-west"] and "cachewatch-alerts" not in jobs["us-east"]
     shared = regional(with_scale(spec, exporters={}, home_region="us-east"))  # one exporter set for the fleet
     assert targets(shared["us-east"], "cachewatch-exporter") and not targets(shared["eu-west"], "cachewatch-exporter")
-    assert "cachewatch-apps" in {job["job_name"] for job in shared["us-east"]["scrape_configs"]}
+    assert "cachewatch-alerts" in {job["job_name"] for job in shared["us-east"]["scrape_configs"]}
+
+
+def test_each_application_is_scraped_by_its_regions_pair_labelled_with_its_region(spec: FleetSpec) -> None:
+    """examples/regions.py runs login in both regions: one entry each, scraped where it runs, never across."""
+    configs = regional(spec)
+    for region in spec.regions:
+        want = {(t, region.name) for a in spec.applications if a.region == region.name for t in a.targets}
+        assert want and set(targets(configs[region.name], "cachewatch-apps")) == want
+    # an application naming no region runs in the home region: scraped there only, labelled with it
+    doc = spec.model_dump()
+    doc["applications"].append({"name": "search", "team": "platform", "targets": ["10.0.40.10:8000"]})
+    doc["scale"]["home_region"] = "us-east"
+    configs = regional(FleetSpec.model_validate(doc))
+    assert ("10.0.40.10:8000", "us-east") in targets(configs["us-east"], "cachewatch-apps")
+    assert "10.0.40.10:8000" not in {t for t, _ in targets(configs["eu-west"], "cachewatch-apps")}
+
+
+def test_a_region_without_applications_has_no_applications_job(spec: FleetSpec) -> None:
+    doc = spec.model_dump()
+    doc["applications"] = [a for a in doc["applications"] if a["region"] == "eu-west"]
+    configs = regional(FleetSpec.model_validate(doc))
+    assert targets(configs["eu-west"], "cachewatch-apps") and not targets(configs["us-east"], "cachewatch-apps")
 
 
 def test_external_labels_carry_fleet_region_and_the_replica_from_the_environment(spec: FleetSpec) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import time
 import urllib.parse
@@ -15,13 +16,16 @@ from cachewatch.local_redis import free_port, require_binary
 
 
 @contextlib.contextmanager
-def running_prometheus(config: Path, tmp: Path, flags: list[str] = ()) -> Iterator[int]:
-    """Prometheus with ``config``, its data and log under ``tmp``; yields its port and always stops it."""
+def running_prometheus(config: Path, tmp: Path, flags: list[str] = (), env: dict[str, str] | None = None
+                       ) -> Iterator[int]:
+    """Prometheus with ``config``, its data and log under ``tmp`` (and ``env`` added to its environment); yields its
+    port and always stops it."""
     port = free_port()
     with (tmp / "prometheus.log").open("w") as log:
         proc = subprocess.Popen([require_binary("prometheus"), f"--config.file={config}",
                                  f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 *flags], stdout=log, stderr=subprocess.STDOUT)
+                                 *flags], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **env} if env else None)
     try:
         yield port
     finally:

@@ -118,15 +118,16 @@ def test_keep_errors_and_slow_spans_unsampled_failures(redis_app: RedisServer) -
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=make_sampler(0.0, keep_errors_and_slow=True))
     registry = CollectorRegistry()
-    processor = ExportProcessor(exporter, keep_errors=True, keep_slower_than=0.005, registry=registry)
+    # slow = 200 ms: far above what a SET takes even on a busy machine, so only the DEBUG SLEEP is slow
+    processor = ExportProcessor(exporter, keep_errors=True, keep_slower_than=0.2, registry=registry)
     provider.add_span_processor(processor)
     client = redis.Redis(port=redis_app.port)
-    instrument(client, tracer_provider=provider, registry=registry, slow_threshold=0.005)
+    instrument(client, tracer_provider=provider, registry=registry, slow_threshold=0.2)
     p = prefix("keep")
     client.set(f"{p}s", "v")
     with pytest.raises(redis.ResponseError):
         client.lpush(f"{p}s", 1)
-    client.execute_command("DEBUG", "SLEEP", "0.02")
+    client.execute_command("DEBUG", "SLEEP", "0.25")
     processor.force_flush()
     names = sorted(s.name for s in exporter.get_finished_spans())
     assert names == ["DEBUG", "LPUSH"]

@@ -152,7 +152,7 @@
         rules: [
           {
             alert: "RedisLatencyP95High",
-            expr: "histogram_quantile(0.95, sum by (le, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_bucket{job=\"redis\"}[5m]))) / 1e6 > 0.002 and on (instance) sum by (job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_count{job=\"redis\"}[5m])) > 1",
+            expr: "max by (job, instance, region, cluster, shard, role, team) (histogram_quantile(0.95, sum by (le, cmd, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_bucket{job=\"redis\"}[5m]))) / 1e6 > 0.002 and sum by (cmd, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_count{job=\"redis\"}[5m])) > 1)",
             "for": "10m",
             labels: {
               severity: "warning",
@@ -160,14 +160,14 @@
             },
             annotations: {
               summary: "Redis p95 command latency is high",
-              description: "p95 latency of {{ $labels.instance }} is above 2 ms.",
+              description: "p95 latency of {{ $labels.instance }}'s slowest busy command is above 2 ms.",
               runbook_url: $._config.runbookBaseUrl + "#redislatencyp95high",
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
             },
           },
           {
             alert: "RedisLatencyP99High",
-            expr: "histogram_quantile(0.99, sum by (le, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_bucket{job=\"redis\"}[5m]))) / 1e6 > 0.01 and on (instance) sum by (job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_count{job=\"redis\"}[5m])) > 1",
+            expr: "max by (job, instance, region, cluster, shard, role, team) (histogram_quantile(0.99, sum by (le, cmd, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_bucket{job=\"redis\"}[5m]))) / 1e6 > 0.01 and sum by (cmd, job, instance, region, cluster, shard, role, team) (rate(redis_commands_latencies_usec_count{job=\"redis\"}[5m])) > 1)",
             "for": "10m",
             labels: {
               severity: "warning",
@@ -175,7 +175,7 @@
             },
             annotations: {
               summary: "Redis p99 command latency is high",
-              description: "p99 latency of {{ $labels.instance }} is above 10 ms.",
+              description: "p99 latency of {{ $labels.instance }}'s slowest busy command is above 10 ms.",
               runbook_url: $._config.runbookBaseUrl + "#redislatencyp99high",
               dashboard_url: $._config.grafanaUrl + "/d/cachewatch-node?viewPanel=2&var-instance={{ $labels.instance }}",
             },
@@ -663,7 +663,7 @@
           },
           {
             alert: "RedisConnectionsHigh",
-            expr: "(redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.8",
+            expr: "((redis_connected_clients{job=\"redis\"} + (redis_connected_slaves{job=\"redis\"} or redis_connected_clients{job=\"redis\"} * 0) + (redis_cluster_connections{job=\"redis\"} or redis_connected_clients{job=\"redis\"} * 0)) / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.8",
             "for": "5m",
             labels: {
               severity: "warning",
@@ -680,7 +680,7 @@
           },
           {
             alert: "RedisConnectionsHighCritical",
-            expr: "(redis_connected_clients{job=\"redis\"} / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.95",
+            expr: "((redis_connected_clients{job=\"redis\"} + (redis_connected_slaves{job=\"redis\"} or redis_connected_clients{job=\"redis\"} * 0) + (redis_cluster_connections{job=\"redis\"} or redis_connected_clients{job=\"redis\"} * 0)) / (redis_config_maxclients{job=\"redis\"} > 0)) >= 0.95",
             "for": "20s",
             labels: {
               severity: "critical",

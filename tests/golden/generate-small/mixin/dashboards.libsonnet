@@ -459,7 +459,7 @@
           id: 106,
           targets: [
             {
-              expr: "histogram_quantile(0.99, sum by (le, cluster) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])))",
+              expr: "max by (cluster) (histogram_quantile(0.99, sum by (le, instance, cmd, cluster) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval]))) and sum by (instance, cmd, cluster) (rate(redis_commands_latencies_usec_count{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])) > 1)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -469,7 +469,7 @@
             },
           ],
           title: "p99 latency",
-          description: "99th percentile of command latency per cluster, from LATENCY HISTOGRAM (redis_commands_latencies_usec). The alert threshold is 10000 µs.",
+          description: "99th percentile latency of each cluster's slowest busy command (over 1 call/s) on any node, from LATENCY HISTOGRAM (redis_commands_latencies_usec). The alert threshold is 10000 µs.",
           transparent: false,
           datasource: {
             type: "prometheus",
@@ -686,7 +686,7 @@
           id: 111,
           targets: [
             {
-              expr: "cachewatch:slo_error_budget_remaining:ratio",
+              expr: "cachewatch:slo_error_budget_remaining:ratio{region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -1202,7 +1202,7 @@
           id: 2,
           targets: [
             {
-              expr: "histogram_quantile(0.5, sum by (le, instance) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])))",
+              expr: "max by (instance) (histogram_quantile(0.5, sum by (le, instance, cmd, instance) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval]))) and sum by (instance, cmd, instance) (rate(redis_commands_latencies_usec_count{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])) > 1)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -1211,7 +1211,7 @@
               refId: "A",
             },
             {
-              expr: "histogram_quantile(0.99, sum by (le, instance) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])))",
+              expr: "max by (instance) (histogram_quantile(0.99, sum by (le, instance, cmd, instance) (rate(redis_commands_latencies_usec_bucket{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval]))) and sum by (instance, cmd, instance) (rate(redis_commands_latencies_usec_count{job=\"redis\", region=~\"$region\", cluster=~\"$cluster\", instance=~\"$instance\"}[$__rate_interval])) > 1)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -1287,7 +1287,7 @@
             },
           ],
           title: "Latency distribution",
-          description: "Command calls per latency bucket (le in microseconds) from redis_commands_latencies_usec_bucket, all commands of the selected nodes.",
+          description: "Command calls per latency bucket (le in microseconds) from redis_commands_latencies_usec_bucket, all commands of the selected nodes. Redis reports a command's buckets only up to its slowest call, so the upper rows undercount the commands that never got there.",
           transparent: false,
           datasource: {
             type: "prometheus",
@@ -4317,8 +4317,8 @@
             name: "cache",
             label: "Cache",
             skipUrlSync: false,
-            description: "Caches named by applications using cachewatch.tracing.",
-            query: "label_values(cache_requests_total, cache)",
+            description: "Caches named by applications using cachewatch.tracing in the selected regions.",
+            query: "label_values(cache_requests_total{region=~\"$region|\"}, cache)",
             datasource: {
               type: "prometheus",
               uid: "${datasource}",
@@ -4332,7 +4332,7 @@
             auto: false,
             auto_min: "10s",
             auto_count: 30,
-            definition: "label_values(cache_requests_total, cache)",
+            definition: "label_values(cache_requests_total{region=~\"$region|\"}, cache)",
           },
         ],
       },
@@ -4380,7 +4380,7 @@
           id: 1,
           targets: [
             {
-              expr: "sum by (cache, operation) (rate(cache_requests_total{cache=~\"$cache\", result=\"hit\"}[$__rate_interval])) / (sum by (cache, operation) (rate(cache_requests_total{cache=~\"$cache\"}[$__rate_interval])) > 0)",
+              expr: "sum by (cache, operation) (rate(cache_requests_total{cache=~\"$cache\", region=~\"$region|\", result=\"hit\"}[$__rate_interval])) / (sum by (cache, operation) (rate(cache_requests_total{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4447,7 +4447,7 @@
           id: 100,
           targets: [
             {
-              expr: "sum by (cache, operation, result) (rate(cache_requests_total{cache=~\"$cache\"}[$__rate_interval]))",
+              expr: "sum by (cache, operation, result) (rate(cache_requests_total{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4495,7 +4495,7 @@
           id: 101,
           targets: [
             {
-              expr: "sum by (le) (rate(db_client_operation_duration_seconds_bucket{cache=~\"$cache\"}[$__rate_interval]))",
+              expr: "sum by (le) (rate(db_client_operation_duration_seconds_bucket{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4565,7 +4565,7 @@
           id: 102,
           targets: [
             {
-              expr: "histogram_quantile(0.99, sum by (le, db_operation_name) (rate(db_client_operation_duration_seconds_bucket{cache=~\"$cache\"}[$__rate_interval])))",
+              expr: "histogram_quantile(0.99, sum by (le, db_operation_name) (rate(db_client_operation_duration_seconds_bucket{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4614,7 +4614,7 @@
           id: 103,
           targets: [
             {
-              expr: "sum by (cache, operation, error_type) (rate(cache_errors_total{cache=~\"$cache\"}[$__rate_interval]))",
+              expr: "sum by (cache, operation, error_type) (rate(cache_errors_total{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4623,7 +4623,7 @@
               refId: "A",
             },
             {
-              expr: "sum by (cache) (rate(cache_connection_errors_total{cache=~\"$cache\"}[$__rate_interval]))",
+              expr: "sum by (cache) (rate(cache_connection_errors_total{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4671,7 +4671,7 @@
           id: 104,
           targets: [
             {
-              expr: "sum by (cache, state) (cache_pool_connections{cache=~\"$cache\"})",
+              expr: "sum by (cache, state) (cache_pool_connections{cache=~\"$cache\", region=~\"$region|\"})",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4680,7 +4680,7 @@
               refId: "A",
             },
             {
-              expr: "sum by (cache) (cache_pool_max_connections{cache=~\"$cache\"})",
+              expr: "sum by (cache) (cache_pool_max_connections{cache=~\"$cache\", region=~\"$region|\"})",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4728,7 +4728,7 @@
           id: 105,
           targets: [
             {
-              expr: "histogram_quantile(0.99, sum by (le, cache) (rate(cache_pool_wait_seconds_bucket{cache=~\"$cache\"}[$__rate_interval])))",
+              expr: "histogram_quantile(0.99, sum by (le, cache) (rate(cache_pool_wait_seconds_bucket{cache=~\"$cache\", region=~\"$region|\"}[$__rate_interval])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -4879,7 +4879,7 @@
             label: "SLO",
             skipUrlSync: false,
             description: "SLOs from the spec.",
-            query: "label_values(cachewatch:slo_objective:ratio, slo)",
+            query: "label_values(cachewatch:slo_objective:ratio{region=~\"$region|\"}, slo)",
             datasource: {
               type: "prometheus",
               uid: "${datasource}",
@@ -4893,7 +4893,7 @@
             auto: false,
             auto_min: "10s",
             auto_count: 30,
-            definition: "label_values(cachewatch:slo_objective:ratio, slo)",
+            definition: "label_values(cachewatch:slo_objective:ratio{region=~\"$region|\"}, slo)",
           },
         ],
       },
@@ -4954,48 +4954,48 @@
           id: 1,
           targets: [
             {
-              expr: "cachewatch:slo_sli_error:ratio_rate5m{slo=~\"$slo\"} / on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_error:ratio_rate5m{slo=~\"$slo\", region=~\"$region|\"} / on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} 5m",
+              legendFormat: "{{slo}} 5m {{region}}",
               refId: "A",
             },
             {
-              expr: "cachewatch:slo_sli_error:ratio_rate1h{slo=~\"$slo\"} / on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_error:ratio_rate1h{slo=~\"$slo\", region=~\"$region|\"} / on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} 1h",
+              legendFormat: "{{slo}} 1h {{region}}",
               refId: "B",
             },
             {
-              expr: "cachewatch:slo_sli_error:ratio_rate6h{slo=~\"$slo\"} / on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_error:ratio_rate6h{slo=~\"$slo\", region=~\"$region|\"} / on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} 6h",
+              legendFormat: "{{slo}} 6h {{region}}",
               refId: "C",
             },
             {
-              expr: "cachewatch:slo_sli_error:ratio_rate1d{slo=~\"$slo\"} / on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_error:ratio_rate1d{slo=~\"$slo\", region=~\"$region|\"} / on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} 1d",
+              legendFormat: "{{slo}} 1d {{region}}",
               refId: "D",
             },
             {
-              expr: "cachewatch:slo_sli_error:ratio_rate3d{slo=~\"$slo\"} / on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_error:ratio_rate3d{slo=~\"$slo\", region=~\"$region|\"} / on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} 3d",
+              legendFormat: "{{slo}} 3d {{region}}",
               refId: "E",
             },
           ],
@@ -5059,21 +5059,21 @@
           id: 101,
           targets: [
             {
-              expr: "1 - cachewatch:slo_period_burn_rate:ratio{slo=~\"$slo\"} * on (slo, team) cachewatch:slo_error_budget:ratio{slo=~\"$slo\"}",
+              expr: "1 - cachewatch:slo_period_burn_rate:ratio{slo=~\"$slo\", region=~\"$region|\"} * on (slo, team, region) cachewatch:slo_error_budget:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}}",
+              legendFormat: "{{slo}} {{region}}",
               refId: "A",
             },
             {
-              expr: "cachewatch:slo_objective:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_objective:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}} objective",
+              legendFormat: "{{slo}} objective {{region}}",
               refId: "B",
             },
           ],
@@ -5118,12 +5118,12 @@
           id: 102,
           targets: [
             {
-              expr: "cachewatch:slo_error_budget_remaining:ratio{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_error_budget_remaining:ratio{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "{{slo}}",
+              legendFormat: "{{slo}} {{region}}",
               refId: "A",
             },
           ],
@@ -5185,21 +5185,21 @@
           id: 103,
           targets: [
             {
-              expr: "cachewatch:slo_sli_events:rate5m{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_events:rate5m{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "all {{slo}}",
+              legendFormat: "all {{slo}} {{region}}",
               refId: "A",
             },
             {
-              expr: "cachewatch:slo_sli_bad_events:rate5m{slo=~\"$slo\"}",
+              expr: "cachewatch:slo_sli_bad_events:rate5m{slo=~\"$slo\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
               },
-              legendFormat: "bad {{slo}}",
+              legendFormat: "bad {{slo}} {{region}}",
               refId: "B",
             },
           ],
@@ -5943,7 +5943,7 @@
           id: 1,
           targets: [
             {
-              expr: "up{job=\"cachewatch-exporter\"}",
+              expr: "up{job=\"cachewatch-exporter\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6084,7 +6084,7 @@
           id: 3,
           targets: [
             {
-              expr: "sum by (result) (rate(redis_exporter_target_scrapes_total{job=\"cachewatch-exporter\"}[$__rate_interval]))",
+              expr: "sum by (result) (rate(redis_exporter_target_scrapes_total{job=\"cachewatch-exporter\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6141,7 +6141,7 @@
           id: 100,
           targets: [
             {
-              expr: "sum by (result) (rate(redis_exporter_connects_total{job=\"cachewatch-exporter\"}[$__rate_interval]))",
+              expr: "sum by (result) (rate(redis_exporter_connects_total{job=\"cachewatch-exporter\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6150,7 +6150,7 @@
               refId: "A",
             },
             {
-              expr: "sum(rate(redis_exporter_shared_scrapes_total{job=\"cachewatch-exporter\"}[$__rate_interval]))",
+              expr: "sum(rate(redis_exporter_shared_scrapes_total{job=\"cachewatch-exporter\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6198,7 +6198,7 @@
           id: 101,
           targets: [
             {
-              expr: "rate(process_cpu_seconds_total{job=\"cachewatch-exporter\"}[$__rate_interval])",
+              expr: "rate(process_cpu_seconds_total{job=\"cachewatch-exporter\", region=~\"$region|\"}[$__rate_interval])",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6207,7 +6207,7 @@
               refId: "A",
             },
             {
-              expr: "process_resident_memory_bytes{job=\"cachewatch-exporter\"}",
+              expr: "process_resident_memory_bytes{job=\"cachewatch-exporter\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6255,7 +6255,7 @@
           id: 102,
           targets: [
             {
-              expr: "sum(rate(redis_target_scrape_request_errors_total{job=\"cachewatch-exporter\"}[$__rate_interval]))",
+              expr: "sum(rate(redis_target_scrape_request_errors_total{job=\"cachewatch-exporter\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6489,7 +6489,7 @@
           id: 101,
           targets: [
             {
-              expr: "sum by (state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}))",
+              expr: "sum by (state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6550,7 +6550,7 @@
           id: 102,
           targets: [
             {
-              expr: "sum by (team, state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}))",
+              expr: "sum by (team, state) (max by (state, team, severity) (cachewatch_alert_open_episodes{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6612,7 +6612,7 @@
           id: 104,
           targets: [
             {
-              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
+              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6661,7 +6661,7 @@
           id: 105,
           targets: [
             {
-              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
+              expr: "60 * topk(10, sum by (alertname) (rate(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__rate_interval])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6710,7 +6710,7 @@
           id: 106,
           targets: [
             {
-              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
+              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_episodes_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6721,7 +6721,7 @@
               refId: "A",
             },
             {
-              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
+              expr: "topk(10, sum by (alertname, team, cluster) (increase(cachewatch_alert_notifications_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6804,7 +6804,7 @@
           id: 108,
           targets: [
             {
-              expr: "sum by (team) (increase(cachewatch_alert_ack_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_ack_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              expr: "sum by (team) (increase(cachewatch_alert_ack_seconds_sum{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_ack_seconds_count{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6856,7 +6856,7 @@
           id: 109,
           targets: [
             {
-              expr: "sum by (team) (increase(cachewatch_alert_resolve_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_resolve_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              expr: "sum by (team) (increase(cachewatch_alert_resolve_seconds_sum{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_resolve_seconds_count{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6908,7 +6908,7 @@
           id: 110,
           targets: [
             {
-              expr: "sum by (team) (increase(cachewatch_alert_close_seconds_sum{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_close_seconds_count{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
+              expr: "sum by (team) (increase(cachewatch_alert_close_seconds_sum{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_close_seconds_count{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6960,7 +6960,7 @@
           id: 111,
           targets: [
             {
-              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -6971,7 +6971,7 @@
               refId: "A",
             },
             {
-              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_ack_seconds_bucket{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7041,7 +7041,7 @@
           id: 112,
           targets: [
             {
-              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              expr: "histogram_quantile(0.5, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7052,7 +7052,7 @@
               refId: "A",
             },
             {
-              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
+              expr: "histogram_quantile(0.9, sum by (le, team) (increase(cachewatch_alert_resolve_seconds_bucket{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range])))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7135,7 +7135,7 @@
           id: 114,
           targets: [
             {
-              expr: "sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              expr: "sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum(increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7146,7 +7146,7 @@
               refId: "A",
             },
             {
-              expr: "sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              expr: "sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\", classification=\"false_positive\"}[$__range])) / (sum by (team) (increase(cachewatch_alert_classified_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7213,7 +7213,7 @@
           id: 115,
           targets: [
             {
-              expr: "topk(10, sum by (alertname, cluster) (increase(cachewatch_alert_flapping_episodes_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
+              expr: "topk(10, sum by (alertname, cluster) (increase(cachewatch_alert_flapping_episodes_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\", cluster=~\"$cluster|\"}[$__range])) > 0)",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7282,7 +7282,7 @@
           id: 116,
           targets: [
             {
-              expr: "sum by (team) (increase(cachewatch_alert_escalations_total{job=\"cachewatch-alerts\", team=~\"$team\", severity=~\"$severity\"}[$__range]))",
+              expr: "sum by (team) (increase(cachewatch_alert_escalations_total{job=\"cachewatch-alerts\", region=~\"$region|\", team=~\"$team\", severity=~\"$severity\"}[$__range]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7360,7 +7360,7 @@
           id: 118,
           targets: [
             {
-              expr: "sum by (source, result) (rate(cachewatch_alert_history_ingest_total{job=\"cachewatch-alerts\"}[$__rate_interval]))",
+              expr: "sum by (source, result) (rate(cachewatch_alert_history_ingest_total{job=\"cachewatch-alerts\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7409,7 +7409,7 @@
           id: 119,
           targets: [
             {
-              expr: "sum by (operation) (rate(cachewatch_alert_alertmanager_errors_total{job=\"cachewatch-alerts\"}[$__rate_interval]))",
+              expr: "sum by (operation) (rate(cachewatch_alert_alertmanager_errors_total{job=\"cachewatch-alerts\", region=~\"$region|\"}[$__rate_interval]))",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7458,7 +7458,7 @@
           id: 120,
           targets: [
             {
-              expr: "time() - max(cachewatch_alert_reconcile_timestamp_seconds{job=\"cachewatch-alerts\"})",
+              expr: "time() - max(cachewatch_alert_reconcile_timestamp_seconds{job=\"cachewatch-alerts\", region=~\"$region|\"})",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
@@ -7527,7 +7527,7 @@
           id: 121,
           targets: [
             {
-              expr: "up{job=\"cachewatch-alerts\"}",
+              expr: "up{job=\"cachewatch-alerts\", region=~\"$region|\"}",
               datasource: {
                 type: "prometheus",
                 uid: "${datasource}",
