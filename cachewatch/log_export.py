@@ -27,6 +27,7 @@ import gzip
 import logging
 import os
 import random
+import re
 import ssl
 import threading
 import time
@@ -48,6 +49,9 @@ DEFAULT_TIMEOUT = 10.0
 SEVERITY = {logging.DEBUG: 5, logging.INFO: 9, logging.WARNING: 13, logging.ERROR: 17, logging.CRITICAL: 21}
 RETRYABLE = frozenset({429, 502, 503, 504})
 SUPPRESSED = "cachewatch.suppressed"
+
+
+SECRET_HEADER = re.compile(r"auth|token|key|secret|passw|cookie|signature", re.IGNORECASE)
 
 
 class LogExportError(ValueError):
@@ -106,8 +110,9 @@ def config_from_env(
             "http/protobuf only (the Collector's otlp receiver takes it on 4318)"
         )
     headers = _pairs(_env(env, "HEADERS"))
-    for value in headers.values():
-        register_secret(value)
+    for name, value in headers.items():  # credentials only: a tenant id like "cache" would shred every log line
+        if SECRET_HEADER.search(name):
+            register_secret(value)
     resource = _pairs(env.get("OTEL_RESOURCE_ATTRIBUTES", ""))
     resource["service.name"] = env.get("OTEL_SERVICE_NAME") or resource.get("service.name") or service_name
     timeout = _env(env, "TIMEOUT")

@@ -30,7 +30,7 @@ from cachewatch.log_export import (
     OtlpLogHandler,
     config_from_env,
 )
-from cachewatch.logs import REDACTED, register_secret
+from cachewatch.logs import REDACTED, redact, register_secret
 from cachewatch.tracing import instrument
 from tests.support.exporter_process import _start, start_exporter
 from tests.support.tracing import recorder
@@ -203,6 +203,8 @@ def test_the_standard_environment_variables_configure_it(receiver: OtlpReceiver,
     assert handler.flush(timeout=10)
     (got,) = receiver.received
     assert got.headers["authorization"] == "Bearer tok-9f8e7d" and got.headers["x-tenant"] == "cache"
+    # the credential is scrubbed from our logs; a tenant id is not a secret (scrubbing "cache" would shred them)
+    assert redact("sent Bearer tok-9f8e7d") == f"sent {REDACTED}" and redact("cachewatch") == "cachewatch"
     assert got.headers["content-encoding"] == "gzip"
     assert [(r["service.name"], rec.body.string_value) for r, _, rec in got.records()] == [("login", "hello")]
 
