@@ -152,7 +152,8 @@ def fill(stack: AlertStack, headroom: int = HEADROOM, spare: int = SPARE) -> str
     used = int(client.info("memory")["used_memory"])
     client.config_set("maxmemory", used + headroom)
     pipe, n = client.pipeline(transaction=False), 0
-    while int(client.info("memory")["used_memory"]) < used + headroom - spare:
+    most = 2 * headroom // len(COLD_VALUE)  # bounded: a node that evicts early never reaches the mark
+    while int(client.info("memory")["used_memory"]) < used + headroom - spare and n < most:
         for _ in range(100):
             pipe.set(f"cold:fill:{n}", COLD_VALUE, ex=600)
             n += 1
