@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.quiet_fleet import maintenance_window, quiet_run  # noqa: E402
+from cachewatch.pipeline.alert_latency import seconds  # noqa: E402
 from tests.support.alert_stack import (  # noqa: E402
     HEARTBEAT,
     MAXCLIENTS,
@@ -424,22 +425,13 @@ def _episode_seen(stack: AlertStack, fault: Fault, since: float) -> bool:
     return False
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def seconds_of(text: str) -> float:
-    """A Prometheus duration (``1h30m``, ``20s``) in seconds."""
-    return sum(float(n) * _UNIT[unit] for n, unit in _DURATION.findall(text))
-
-
 def patience(fault: Fault, rules: dict[str, dict[str, str]], floor: float) -> float:
     """How long a row waits for its alert at most: a critical one ``floor`` (it must come within the minute; the
     rest says how late), a warning the soonest any of its rules can fire (its ``for`` plus its longest range: a rate
     over [10m] may need most of it to cross) plus delivery."""
     if fault.severity == "critical":
         return floor
-    waits = [seconds_of(rule["for"]) + max((seconds_of(r) for r in re.findall(r"\[([^\]:]+)\]", rule["expr"])),
+    waits = [seconds(rule["for"]) + max((seconds(r) for r in re.findall(r"\[([^\]:]+)\]", rule["expr"])),
                                            default=0.0)
              for name in fault.alerts if (rule := rules.get(name))]
     return max(floor, min(waits, default=0.0) + DELIVERY_SLACK)

@@ -30,6 +30,7 @@ import redis
 import yaml
 from redis.cluster import ClusterNode, RedisCluster
 
+from cachewatch.pipeline.alert_latency import seconds
 from tests.support.alert_stack import HEARTBEAT, PASSWORD, AlertStack, RedisNode, wait_until
 
 MAINTAINED_CLUSTER, RESTARTED = "reports", "reports-replica"  # a pair of its own (tests/support/alert_stack.py)
@@ -219,8 +220,7 @@ def _alerting_rules(stack: AlertStack) -> int:
 
 def _evaluation_interval(stack: AlertStack) -> float:
     config = yaml.safe_load((stack.out / "prometheus" / "prometheus.yml").read_text())
-    text = str(config.get("global", {}).get("evaluation_interval", "1m"))
-    return float(text[:-1]) * {"s": 1, "m": 60}[text[-1]]
+    return seconds(str(config.get("global", {}).get("evaluation_interval", "1m")))
 
 
 def _alerts_over(stack: AlertStack, state: str, since: float, until: float, matcher: str = "") -> list[dict]:

@@ -34,8 +34,8 @@ CLUSTER_NODE_TIMEOUT = 15.0
 RATE = re.compile(r"\b(rate|irate|increase|delta|idelta|deriv)\(")  # needs two samples of the series
 HEARTBEAT_DELAY = "redis_replication_probe_delay_seconds"  # the probe waits this long at least before it reports it
 SLO_RECORDS = "cachewatch:slo_"
-DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")  # Prometheus' duration units
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 @dataclass(frozen=True)
